@@ -1,0 +1,80 @@
+# fastapi-zdk: zero-downtime deploy kit for FastAPI on Kubernetes.
+# `make help` lists the targets. Caches (Go builds, cluster binaries, base image,
+# wheels, tools) live outside the repo in $(ZDK_CACHE).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ZDK_CACHE ?= $(HOME)/.cache/fastapi-zdk
+VENV ?= $(CURDIR)/.venv
+TOOLS_BIN := $(ZDK_CACHE)/tools/bin
+VERSION ?= 0.0.1
+PYTEST := $(VENV)/bin/python -m pytest
+
+export ZDK_CACHE
+export PATH := $(VENV)/bin:$(TOOLS_BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help
+help: ## Show this help.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- installation
+.PHONY: deps apt-packages tools
+deps: apt-packages tools $(VENV)/.installed ## Install everything the project needs (apt, tools, Python venv).
+
+apt-packages:
+	@scripts/ensure-apt-packages.sh
+
+tools:
+	@scripts/install-tools.sh $(TOOLS_BIN)
+
+$(VENV)/.installed: requirements-dev.txt app/requirements.txt
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt -r app/requirements.txt
+	@touch $@
+
+# ---------------------------------------------------------------------- checks
+.PHONY: test lint unit component e2e
+test: deps lint unit component e2e ## Run every check: lint, unit, component and end-to-end on the local cluster.
+
+lint: deps ## Lint Python (ruff, mypy strict), YAML, Ansible (production profile) and the chart.
+	ruff check .
+	ruff format --check .
+	mypy
+	yamllint --strict .
+	ansible-lint --profile production
+	helm lint --strict charts/fastapi-app
+
+unit: deps ## Fast tests: app handlers and settings, chart rendering, role specs.
+	$(PYTEST) -m "not component and not e2e"
+
+component: deps ## Real uvicorn processes with real signals; migrations on a real PostgreSQL.
+	$(PYTEST) -m component
+
+e2e: deps cluster-up ## End-to-end tests on the local cluster (brings it up first).
+	$(PYTEST) -m e2e
+
+# --------------------------------------------------------------- local cluster
+.PHONY: cluster-up cluster-down cluster-status
+cluster-up: deps ## Bring the local single-node Kubernetes up (idempotent).
+	ansible-playbook playbooks/cluster.yml -e cluster_action=up
+
+cluster-down: deps ## Remove the local cluster and everything it created.
+	ansible-playbook playbooks/cluster.yml -e cluster_action=down
+
+cluster-status: deps ## Show the local cluster's components and node.
+	ansible-playbook playbooks/cluster.yml -e cluster_action=status
+
+# -------------------------------------------------------------------- deploying
+.PHONY: deploy
+deploy: deps ## Deploy VERSION (default 0.0.1) with the local inventory.
+	ansible-playbook deploy.yml -e version=$(VERSION)
+
+# ------------------------------------------------------------------ benchmarks
+.PHONY: bench bench-app
+bench: bench-app ## Run every benchmark (not part of `make test`).
+
+bench-app: deps ## Throughput of /endpoint with vs without the lifecycle middleware.
+	$(VENV)/bin/python -m bench.app_middleware
