@@ -1,0 +1,5 @@
+"""``python -m zdprobe``."""
+
+from zdprobe.cli import main
+
+raise SystemExit(main())
