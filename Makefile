@@ -56,6 +56,13 @@ component: deps ## Real uvicorn processes with real signals; migrations on a rea
 e2e: deps cluster-up ## End-to-end tests on the local cluster (brings it up first).
 	$(PYTEST) -m e2e
 
+# ----------------------------------------------------------------- chart docs
+.PHONY: chart-docs
+chart-docs: ## Regenerate the chart README's parameter table from values.yaml (@param comments).
+	@tests/chart/install-readme-generator.sh $(ZDK_CACHE)/node
+	$(ZDK_CACHE)/node/node_modules/.bin/readme-generator \
+	  --values charts/fastapi-app/values.yaml --readme charts/fastapi-app/README.md
+
 # --------------------------------------------------------------- local cluster
 .PHONY: cluster-up cluster-down cluster-status
 cluster-up: deps ## Bring the local single-node Kubernetes up (idempotent).

@@ -13,6 +13,7 @@ checks types and ranges; these rules check values against each other.
 {{- $messages = append $messages (include "fastapi-app.validateValues.progressDeadline" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.autoscaling" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.service" .) -}}
+{{- $messages = append $messages (include "fastapi-app.validateValues.ingress" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.database" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.networkPolicy" .) -}}
 {{- $messages = without $messages "" -}}
@@ -58,9 +59,7 @@ strategy: strategy.rollingUpdate.maxSurge and strategy.rollingUpdate.maxUnavaila
 {{- $hasMin := not (kindIs "invalid" $pdb.minAvailable) -}}
 {{- $hasMax := not (kindIs "invalid" $pdb.maxUnavailable) -}}
 {{- if and $hasMin $hasMax -}}
-podDisruptionBudget: set only one of podDisruptionBudget.minAvailable and podDisruptionBudget.maxUnavailable (set the other to null).
-{{- else if not (or $hasMin $hasMax) -}}
-podDisruptionBudget: set one of podDisruptionBudget.minAvailable and podDisruptionBudget.maxUnavailable.
+podDisruptionBudget: set only one of podDisruptionBudget.minAvailable and podDisruptionBudget.maxUnavailable.
 {{- else if and $hasMax (include "fastapi-app.isZero" $pdb.maxUnavailable) -}}
 podDisruptionBudget: podDisruptionBudget.maxUnavailable=0 blocks every eviction (node drains hang); allow at least 1.
 {{- else if and $hasMin (eq (toString $pdb.minAvailable) "100%") -}}
@@ -126,6 +125,12 @@ autoscaling: autoscaling.targetMemoryUtilizationPercentage needs resources.reque
 {{- define "fastapi-app.validateValues.service" -}}
 {{- if and (not (kindIs "invalid" .Values.service.nodePort)) (ne .Values.service.type "NodePort") -}}
 service: service.nodePort ({{ .Values.service.nodePort }}) needs service.type=NodePort (it is {{ .Values.service.type }}).
+{{- end -}}
+{{- end }}
+
+{{- define "fastapi-app.validateValues.ingress" -}}
+{{- if and .Values.ingress.enabled (not .Values.ingress.hosts) -}}
+ingress: ingress.enabled needs at least one entry in ingress.hosts.
 {{- end -}}
 {{- end }}
 
