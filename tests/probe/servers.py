@@ -81,6 +81,7 @@ class ClosingServer:
     """``closing_server.py``: drops every reused keep-alive connection (``fin`` or ``rst``)."""
 
     def __init__(self, mode: str) -> None:
+        self.mode = mode
         self.process = subprocess.Popen(
             [sys.executable, str(HERE / "closing_server.py"), mode],
             stdout=subprocess.PIPE,
