@@ -36,8 +36,8 @@ $(VENV)/.installed: requirements-dev.txt app/requirements.txt
 	@touch $@
 
 # ---------------------------------------------------------------------- checks
-.PHONY: test lint unit component e2e
-test: deps lint unit component e2e ## Run every check: lint, unit, component and end-to-end on the local cluster.
+.PHONY: test lint unit component e2e e2e-cluster-down
+test: deps lint unit component e2e e2e-cluster-down ## Run every check: lint, unit, component, end-to-end on the local cluster, clean-up.
 
 lint: deps ## Lint Python (ruff, mypy strict), YAML, Ansible (production profile) and the chart.
 	ruff check .
@@ -48,13 +48,16 @@ lint: deps ## Lint Python (ruff, mypy strict), YAML, Ansible (production profile
 	helm lint --strict charts/fastapi-app
 
 unit: deps ## Fast tests: app handlers and settings, chart rendering, role specs.
-	$(PYTEST) -m "not component and not e2e"
+	$(PYTEST) -m "not component and not e2e and not cluster_down"
 
 component: deps ## Real uvicorn processes with real signals; migrations on a real PostgreSQL.
 	$(PYTEST) -m component
 
 e2e: deps cluster-up ## End-to-end tests on the local cluster (brings it up first).
 	$(PYTEST) -m e2e
+
+e2e-cluster-down: deps ## Take the local cluster down and assert nothing is left behind.
+	$(PYTEST) -m cluster_down
 
 # ----------------------------------------------------------------- chart docs
 .PHONY: chart-docs
@@ -64,8 +67,14 @@ chart-docs: ## Regenerate the chart README's parameter table from values.yaml (@
 	  --values charts/fastapi-app/values.yaml --readme charts/fastapi-app/README.md
 
 # --------------------------------------------------------------- local cluster
-.PHONY: cluster-up cluster-down cluster-status
-cluster-up: deps ## Bring the local single-node Kubernetes up (idempotent).
+.PHONY: cluster-up cluster-down cluster-status cluster-binaries
+# The pinned versions live in the role's defaults; read them from there.
+CLUSTER_VERSIONS = $(shell awk '/^local_cluster_(kubernetes|etcd|coredns)_version:/ {print $$2}' roles/local_cluster/defaults/main.yml)
+
+cluster-binaries: ## Compile (or find cached) the pinned Kubernetes, etcd and CoreDNS binaries, with progress.
+	roles/local_cluster/files/build-binaries.sh $(ZDK_CACHE)/bin $(CLUSTER_VERSIONS)
+
+cluster-up: deps cluster-binaries ## Bring the local single-node Kubernetes up (idempotent).
 	ansible-playbook playbooks/cluster.yml -e cluster_action=up
 
 cluster-down: deps ## Remove the local cluster and everything it created.

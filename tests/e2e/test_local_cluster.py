@@ -1,0 +1,226 @@
+"""The local cluster does what the deploy pipeline and its tests rely on.
+
+Builds an image with podman, pushes it to the local registry, runs a 3-replica
+Deployment behind a NodePort on 127.0.0.1, restarts it under traffic, resolves a
+Service through cluster DNS from a pod and reaches PostgreSQL by its in-cluster
+name. Traffic goes only to 127.0.0.1 and to the cluster's own pods.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import REGISTRY, Cluster, podman
+
+pytestmark = pytest.mark.e2e
+
+NAMESPACE = "zdk-e2e"
+NODE_PORT = 30099
+PINNED_VERSION = "v1.35.8"
+BASE_IMAGE = "localhost/fastapi-zdk/python-base:bookworm"
+
+SERVER = textwrap.dedent(
+    """
+    import http.server, os, socketserver
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = os.environ.get("HOSTNAME", "?").encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            pass
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    socketserver.ThreadingTCPServer(("", 8080), Handler).serve_forever()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def echo_image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    context: Path = tmp_path_factory.mktemp("echo-image")
+    (context / "server.py").write_text(SERVER)
+    (context / "Containerfile").write_text(
+        f"FROM {BASE_IMAGE}\nCOPY server.py /server.py\nUSER 65534\n"
+        'CMD ["python3", "/server.py"]\n'
+    )
+    image = f"{REGISTRY}/zdk-e2e-echo:{uuid.uuid4().hex[:8]}"
+    podman("build", "--network=none", "-q", "-t", image, str(context))
+    podman("push", "-q", "--tls-verify=false", image)
+    return image
+
+
+@pytest.fixture(scope="module")
+def echo_service(cluster: Cluster, echo_image: str) -> Iterator[str]:
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "echo", "namespace": NAMESPACE},
+                "spec": {
+                    "replicas": 3,
+                    "selector": {"matchLabels": {"app": "echo"}},
+                    "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                    "template": {
+                        "metadata": {"labels": {"app": "echo"}},
+                        "spec": {
+                            "terminationGracePeriodSeconds": 5,
+                            "containers": [
+                                {
+                                    "name": "echo",
+                                    "image": echo_image,
+                                    "ports": [{"containerPort": 8080}],
+                                    "readinessProbe": {
+                                        "httpGet": {"path": "/", "port": 8080},
+                                        "periodSeconds": 1,
+                                    },
+                                    "lifecycle": {"preStop": {"sleep": {"seconds": 2}}},
+                                }
+                            ],
+                        },
+                    },
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "echo", "namespace": NAMESPACE},
+                "spec": {
+                    "type": "NodePort",
+                    "selector": {"app": "echo"},
+                    "ports": [{"port": 80, "targetPort": 8080, "nodePort": NODE_PORT}],
+                },
+            },
+        ],
+    }
+    cluster.kubectl_run("apply", "-f", "-", stdin=json.dumps(manifest))
+    cluster.kubectl_run(
+        "-n", NAMESPACE, "rollout", "status", "deployment/echo", "--timeout=180s", timeout=200
+    )
+    yield f"http://127.0.0.1:{NODE_PORT}/"
+    cluster.kubectl_run("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+
+
+def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError as exc:
+        return 0, type(exc).__name__
+
+
+def test_server_reports_the_pinned_version_and_the_node_is_ready(cluster: Cluster) -> None:
+    version = json.loads(cluster.kubectl_run("version", "-o", "json").stdout)
+    assert version["serverVersion"]["gitVersion"] == PINNED_VERSION
+    nodes = json.loads(cluster.kubectl_run("get", "nodes", "-o", "json").stdout)["items"]
+    assert len(nodes) == 1
+    ready = {c["type"]: c["status"] for c in nodes[0]["status"]["conditions"]}["Ready"]
+    assert ready == "True"
+
+
+def test_nodeport_on_loopback_answers_from_every_replica(echo_service: str) -> None:
+    pods = Counter(body for status, body in (get(echo_service) for _ in range(60)) if status == 200)
+    assert sum(pods.values()) == 60
+    assert len(pods) == 3, f"expected 3 replicas to answer, got {dict(pods)}"
+
+
+def test_rollout_restart_completes_while_requests_flow(
+    cluster: Cluster, echo_service: str
+) -> None:
+    results: Counter[int] = Counter()
+    stop = threading.Event()
+
+    def load() -> None:  # bounded: 10 requests/s for at most 120 s
+        deadline = time.monotonic() + 120
+        while not stop.is_set() and time.monotonic() < deadline:
+            results[get(echo_service)[0]] += 1
+            time.sleep(0.1)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        before = set(pod_names(cluster))
+        cluster.kubectl_run("-n", NAMESPACE, "rollout", "restart", "deployment/echo")
+        cluster.kubectl_run(
+            "-n", NAMESPACE, "rollout", "status", "deployment/echo", "--timeout=180s", timeout=200
+        )
+    finally:
+        stop.set()
+        worker.join()
+    assert results[200] > 0
+    assert not before & set(pod_names(cluster, ready_only=True)), "old pods still serve"
+
+
+def pod_names(cluster: Cluster, ready_only: bool = False) -> list[str]:
+    pods = json.loads(
+        cluster.kubectl_run("-n", NAMESPACE, "get", "pods", "-l", "app=echo", "-o", "json").stdout
+    )["items"]
+    return [
+        p["metadata"]["name"]
+        for p in pods
+        if not ready_only
+        or (
+            p["metadata"].get("deletionTimestamp") is None
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions", [])
+            )
+        )
+    ]
+
+
+def exec_python(cluster: Cluster, code: str) -> str:
+    pod = pod_names(cluster, ready_only=True)[0]
+    return cluster.kubectl_run(
+        "-n", NAMESPACE, "exec", pod, "--", "python3", "-c", code, timeout=60
+    ).stdout.strip()
+
+
+def test_cluster_dns_resolves_a_service_from_a_pod(cluster: Cluster, echo_service: str) -> None:
+    cluster_ip = cluster.kubectl_run(
+        "-n", NAMESPACE, "get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}"
+    ).stdout
+    resolved = exec_python(
+        cluster, f"import socket; print(socket.gethostbyname('echo.{NAMESPACE}.svc.cluster.local'))"
+    )
+    assert resolved == cluster_ip
+
+
+def test_pod_reaches_postgresql_by_its_in_cluster_name(
+    cluster: Cluster, echo_service: str
+) -> None:
+    # A PostgreSQL SSLRequest answered with 'S' or 'N' proves the server speaks, by name.
+    code = textwrap.dedent(
+        """
+        import socket, struct
+        s = socket.create_connection(("postgresql.platform.svc.cluster.local", 5432), timeout=5)
+        s.sendall(struct.pack(">ii", 8, 80877103))
+        print(s.recv(1).decode())
+        """
+    )
+    assert exec_python(cluster, code) in {"S", "N"}
+
+
+def test_app_database_secret_exists(cluster: Cluster) -> None:
+    keys = cluster.kubectl_run(
+        "-n", "fastapi-app", "get", "secret", "fastapi-app-database", "-o", "jsonpath={.data}"
+    ).stdout
+    assert "DATABASE_URL" in json.loads(keys)
