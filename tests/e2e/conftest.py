@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,12 +51,12 @@ class Cluster:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def cluster() -> Cluster:
     require(KUBECONFIG.exists() and KUBECTL.exists(), "no local cluster (run: make cluster-up)")
     found = Cluster(KUBECONFIG, KUBECTL)
     ready = found.kubectl_run("get", "--raw", "/readyz", check=False, timeout=10)
     require(ready.returncode == 0, f"local cluster not answering: {ready.stderr.strip()}")
-    yield found
+    return found
 
 
 def podman(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

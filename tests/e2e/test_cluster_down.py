@@ -47,7 +47,12 @@ def test_cluster_down_removes_everything() -> None:
     assert before, "up must have saved the original sysctls"
 
     down = subprocess.run(
-        [f"{REPO}/.venv/bin/ansible-playbook", "playbooks/cluster.yml", "-e", "cluster_action=down"],
+        [
+            f"{REPO}/.venv/bin/ansible-playbook",
+            "playbooks/cluster.yml",
+            "-e",
+            "cluster_action=down",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -68,8 +73,10 @@ def test_cluster_down_removes_everything() -> None:
     assert not leftover_chains, leftover_chains[:5]
     assert not [ns for ns in run("ip", "netns", "list").split() if ns.startswith("cni-")]
     mounts = Path("/proc/self/mounts").read_text()
-    assert str(STATE_DIR) not in mounts and "/run/fastapi-zdk" not in mounts
-    for path in (STATE_DIR, Path("/run/fastapi-zdk"), Path("/run/containerd"), Path("/var/lib/cni")):
+    assert str(STATE_DIR) not in mounts
+    assert "/run/fastapi-zdk" not in mounts
+    leftovers = (STATE_DIR, Path("/run/fastapi-zdk"), Path("/run/containerd"), Path("/var/lib/cni"))
+    for path in leftovers:
         assert not path.exists(), f"{path} left behind"
     for key, value in before.items():
         assert run("sysctl", "-n", key).strip() == value, f"{key} not restored"

@@ -53,8 +53,7 @@ def echo_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     context: Path = tmp_path_factory.mktemp("echo-image")
     (context / "server.py").write_text(SERVER)
     (context / "Containerfile").write_text(
-        f"FROM {BASE_IMAGE}\nCOPY server.py /server.py\nUSER 65534\n"
-        'CMD ["python3", "/server.py"]\n'
+        f'FROM {BASE_IMAGE}\nCOPY server.py /server.py\nUSER 65534\nCMD ["python3", "/server.py"]\n'
     )
     image = f"{REGISTRY}/zdk-e2e-echo:{uuid.uuid4().hex[:8]}"
     podman("build", "--network=none", "-q", "-t", image, str(context))
@@ -142,9 +141,7 @@ def test_nodeport_on_loopback_answers_from_every_replica(echo_service: str) -> N
     assert len(pods) == 3, f"expected 3 replicas to answer, got {dict(pods)}"
 
 
-def test_rollout_restart_completes_while_requests_flow(
-    cluster: Cluster, echo_service: str
-) -> None:
+def test_rollout_restart_completes_while_requests_flow(cluster: Cluster, echo_service: str) -> None:
     results: Counter[int] = Counter()
     stop = threading.Event()
 
@@ -204,9 +201,7 @@ def test_cluster_dns_resolves_a_service_from_a_pod(cluster: Cluster, echo_servic
     assert resolved == cluster_ip
 
 
-def test_pod_reaches_postgresql_by_its_in_cluster_name(
-    cluster: Cluster, echo_service: str
-) -> None:
+def test_pod_reaches_postgresql_by_its_in_cluster_name(cluster: Cluster, echo_service: str) -> None:
     # A PostgreSQL SSLRequest answered with 'S' or 'N' proves the server speaks, by name.
     code = textwrap.dedent(
         """
