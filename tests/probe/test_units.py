@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from zdprobe import ConfigError, ProbeConfig, Report, Result
+from zdprobe.cli import main
 from zdprobe.engine import identify
 from zdprobe.errors import classify
 from zdprobe.plot import plot_report
@@ -210,3 +211,28 @@ def test_plot_is_png(tmp_path: Path) -> None:
     data = out.read_bytes()
     assert data.startswith(PNG_MAGIC)
     assert len(data) > 10_000
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["not-a-url"],
+        ["http://127.0.0.1:1", "--rate", "0"],
+        ["http://127.0.0.1:1", "--rate", "fast"],
+        ["http://127.0.0.1:1", "--duration", "0"],
+        ["http://127.0.0.1:1", "--duration", "3601"],
+        ["http://127.0.0.1:1", "--mode", "sometimes"],
+        ["http://127.0.0.1:1", "--concurrency", "0"],
+        ["http://127.0.0.1:1", "--bogus"],
+        ["http://127.0.0.1:1", "--report", "/nonexistent-dir/r.json"],
+    ],
+)
+def test_cli_bad_usage_is_one_line_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert err.startswith("zdprobe: error: ")

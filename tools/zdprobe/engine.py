@@ -24,6 +24,7 @@ LineSink = Callable[[str], None]
 MAX_BODY_FOR_VERSION = 64 * 1024
 UNTIL_FILE_CHECK_S = 0.1
 DRAIN_GRACE_S = 2.0
+LIVE_P99_WINDOW = 100_000  # the live p99 covers at most the latest this many answers
 VERSION_HEADERS = ("x-app-version", "x-version")
 REVISION_HEADERS = ("x-app-revision", "x-revision")
 POD_HEADERS = ("x-pod-name", "x-pod")
@@ -157,18 +158,22 @@ class _Probe:
         for line in lines:
             self.emit(line)
 
-    def live_line(self, now: float, sent_total: int, last_sent: int) -> str:
+    def live_line(self, now: float, sent_total: int, last_done: int) -> tuple[str, int]:
+        """One status line; ``rate`` is requests completed since the previous line."""
         with self.lock:
             done = len(self.results)
             failed = self.failed
-            ordered = sorted(self.ok_latencies)
+            ordered = sorted(self.ok_latencies[-LIVE_P99_WINDOW:])
             versions = self.tracker.current(self.now())
         p99 = percentile(ordered, 99)
         p99_text = "-" if p99 is None else f"{p99:.1f}ms"
+        queued = self.jobs.qsize()
+        behind = f" BEHIND {queued} queued (raise --concurrency)" if queued > 0 else ""
         return (
-            f"[{now:6.1f}s] sent {sent_total} ok {done - failed} failed {failed} "
-            f"inflight {sent_total - done} rate {sent_total - last_sent}/s p99 {p99_text} "
-            f"version {'+'.join(versions) or '-'}"
+            f"[{now:6.1f}s] sent {sent_total - queued} ok {done - failed} failed {failed} "
+            f"rate {done - last_done}/s p99 {p99_text} "
+            f"version {'+'.join(versions) or '-'}{behind}",
+            done,
         )
 
     def schedule(self) -> tuple[str, int]:
@@ -182,7 +187,7 @@ class _Probe:
         until = cfg.until_file
         next_check = 0.0
         next_live = 1.0
-        last_live_sent = 0
+        last_done = 0
         sent = 0
         while True:
             now = self.now()
@@ -197,8 +202,8 @@ class _Probe:
                 if os.path.exists(until):
                     return "until_file", sent
             if self.live and now >= next_live:
-                self.emit(self.live_line(now, sent, last_live_sent))
-                last_live_sent = sent
+                line, last_done = self.live_line(now, sent, last_done)
+                self.emit(line)
                 next_live = math.floor(now) + 1.0
             due = [counts[i] / rate for i, (_, rate) in enumerate(streams)]
             index = min(range(len(streams)), key=due.__getitem__)
