@@ -29,7 +29,14 @@ def _app_objects(manifests: list[Manifest]) -> list[Manifest]:
 def test_default_objects(default_render: list[Manifest]) -> None:
     kinds = sorted(m["kind"] for m in _app_objects(default_render))
     assert kinds == ["Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"]
-    for kind in ("HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "ConfigMap", "Secret", "Job"):
+    for kind in (
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "NetworkPolicy",
+        "ConfigMap",
+        "Secret",
+        "Job",
+    ):
         assert not objects(default_render, kind), kind
     for m in default_render:
         assert m["metadata"]["namespace"] == NAMESPACE
@@ -210,6 +217,5 @@ def test_no_per_release_data_in_templates() -> None:
         if template.is_file():
             text = template.read_text()
             for forbidden in ("Release.Revision", "randAlphaNum", "uuidv4", "now"):
-                assert f" {forbidden}" not in text and f".{forbidden}" not in text, (
-                    f"{template.name} uses {forbidden}"
-                )
+                assert f" {forbidden}" not in text, f"{template.name} uses {forbidden}"
+                assert f".{forbidden}" not in text, f"{template.name} uses {forbidden}"

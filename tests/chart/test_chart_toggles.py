@@ -58,7 +58,11 @@ def test_app_env_and_extra_env() -> None:
         )
     )
     e = env(c)
-    assert (e["APP_GREETING"], e["APP_REVISION"], e["APP_WARMUP_SECONDS"]) == ("Zürich", "abc1234", "3")
+    assert (e["APP_GREETING"], e["APP_REVISION"], e["APP_WARMUP_SECONDS"]) == (
+        "Zürich",
+        "abc1234",
+        "3",
+    )
     assert e["APP_SLOW_MAX_SECONDS"] == "9"
 
 
@@ -66,13 +70,21 @@ def test_app_env_and_extra_env() -> None:
 def test_each_probe_can_be_disabled(probe: str) -> None:
     c = container(_deployment({"probes": {probe: {"enabled": False}}}))
     assert f"{probe}Probe" not in c
-    assert {"startup", "readiness", "liveness"} - {probe} <= {k[:-5] for k in c if k.endswith("Probe")}
+    assert {"startup", "readiness", "liveness"} - {probe} <= {
+        k[:-5] for k in c if k.endswith("Probe")
+    }
 
 
 def test_probe_settings_pass_through() -> None:
-    values = {"probes": {"readiness": {"periodSeconds": 7, "failureThreshold": 4, "successThreshold": 2}}}
+    values = {
+        "probes": {"readiness": {"periodSeconds": 7, "failureThreshold": 4, "successThreshold": 2}}
+    }
     probe = container(_deployment(values))["readinessProbe"]
-    assert (probe["periodSeconds"], probe["failureThreshold"], probe["successThreshold"]) == (7, 4, 2)
+    assert (probe["periodSeconds"], probe["failureThreshold"], probe["successThreshold"]) == (
+        7,
+        4,
+        2,
+    )
 
 
 def test_strategy_and_rollout_values() -> None:
@@ -106,7 +118,9 @@ def test_hpa_owns_replicas() -> None:
     hpa = one(manifests, "HorizontalPodAutoscaler")["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 9)
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": RELEASE}
-    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["metrics"]}
+    targets = {
+        m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["metrics"]
+    }
     assert targets == {"cpu": 60, "memory": 80}
     assert one(manifests, "PodDisruptionBudget")
 
@@ -125,13 +139,18 @@ def test_pdb_only_with_more_than_one_pod(values: dict[str, Any], has_pdb: bool) 
 
 
 def test_pdb_min_available() -> None:
-    spec = one(render({"replicaCount": 3, "podDisruptionBudget": {"minAvailable": 2}}), "PodDisruptionBudget")
+    spec = one(
+        render({"replicaCount": 3, "podDisruptionBudget": {"minAvailable": 2}}),
+        "PodDisruptionBudget",
+    )
     assert spec["spec"]["minAvailable"] == 2
     assert "maxUnavailable" not in spec["spec"]
 
 
 def test_nodeport_service() -> None:
-    spec = one(render({"service": {"type": "NodePort", "nodePort": 30080, "port": 8080}}), "Service")["spec"]
+    spec = one(
+        render({"service": {"type": "NodePort", "nodePort": 30080, "port": 8080}}), "Service"
+    )["spec"]
     assert spec["type"] == "NodePort"
     assert spec["ports"][0]["nodePort"] == 30080
     assert spec["ports"][0]["port"] == 8080
@@ -154,21 +173,41 @@ def test_ingress() -> None:
     assert spec["tls"] == [{"secretName": "tls", "hosts": ["api.example.com"]}]
     rule = spec["rules"][0]
     assert rule["host"] == "api.example.com"
-    assert rule["http"]["paths"][0]["backend"] == {"service": {"name": RELEASE, "port": {"name": "http"}}}
+    assert rule["http"]["paths"][0]["backend"] == {
+        "service": {"name": RELEASE, "port": {"name": "http"}}
+    }
+
+
+def _app_policy(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    [policy] = [m for m in objects(manifests, "NetworkPolicy") if m["metadata"]["name"] == RELEASE]
+    return policy
 
 
 def test_network_policy() -> None:
     peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
-    spec = one(render({"networkPolicy": {"enabled": True, "from": [peer]}}), "NetworkPolicy")["spec"]
+    manifests = render({"networkPolicy": {"enabled": True, "from": [peer]}})
+    spec = _app_policy(manifests)["spec"]
     assert spec["policyTypes"] == ["Ingress"]
     rule = spec["ingress"][0]
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert {"podSelector": {}} in rule["from"]
     assert peer in rule["from"]
     client = {"app.kubernetes.io/instance": RELEASE, "app.kubernetes.io/component": "client"}
-    assert {"podSelector": {"matchLabels": client}} in rule["from"], "the helm test pod may call the app"
-    alone = one(render({"networkPolicy": {"enabled": True, "allowSameNamespace": False, "from": [peer]}}), "NetworkPolicy")
+    assert {"podSelector": {"matchLabels": client}} in rule["from"], (
+        "the helm test pod may call the app"
+    )
+    alone = _app_policy(
+        render({"networkPolicy": {"enabled": True, "allowSameNamespace": False, "from": [peer]}})
+    )
     assert {"podSelector": {}} not in alone["spec"]["ingress"][0]["from"]
+    [jobs] = [m for m in objects(manifests, "NetworkPolicy") if m["metadata"]["name"] != RELEASE]
+    assert jobs["spec"]["policyTypes"] == ["Ingress"]
+    assert "ingress" not in jobs["spec"], "migration and test pods admit no traffic"
+    selector = {e["key"]: e["values"] for e in jobs["spec"]["podSelector"]["matchExpressions"]}
+    assert selector == {
+        "app.kubernetes.io/instance": [RELEASE],
+        "app.kubernetes.io/component": ["migrations", "client"],
+    }
 
 
 def test_database_existing_secret() -> None:
@@ -196,7 +235,11 @@ def test_database_url_makes_a_secret_and_rolls_pods_on_change() -> None:
 
 
 def test_config_and_secret_env() -> None:
-    values = {"configEnv": {"A": "1", "B": 2}, "secretEnv": {"TOKEN": "t"}, "podAnnotations": {"x": "y"}}
+    values = {
+        "configEnv": {"A": "1", "B": 2},
+        "secretEnv": {"TOKEN": "t"},
+        "podAnnotations": {"x": "y"},
+    }
     manifests = render(values)
     cm = one(manifests, "ConfigMap")
     assert cm["metadata"]["name"] == f"{RELEASE}-env"
@@ -218,7 +261,9 @@ def test_config_and_secret_env() -> None:
 def test_checksums_ignore_the_version() -> None:
     values: dict[str, Any] = {"configEnv": {"A": "1"}}
     a = one(render(values), "Deployment")["spec"]["template"]["metadata"]["annotations"]
-    b = one(render({**values, "image": {"tag": "9.9.9"}}), "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    b = one(render({**values, "image": {"tag": "9.9.9"}}), "Deployment")["spec"]["template"][
+        "metadata"
+    ]["annotations"]
     assert a == b
 
 
@@ -249,11 +294,16 @@ def test_migration_job_as_hook() -> None:
     assert c["image"] == "fastapi-app:0.0.2"
     app = container(one(render(values), "Deployment"))
     assert c["securityContext"] == app["securityContext"]
-    assert pod["securityContext"] == one(render(values), "Deployment")["spec"]["template"]["spec"]["securityContext"]
+    assert (
+        pod["securityContext"]
+        == one(render(values), "Deployment")["spec"]["template"]["spec"]["securityContext"]
+    )
     assert pod["automountServiceAccountToken"] is False
     assert pod["restartPolicy"] == "Never"
     assert env(c) == env(app)
-    assert env(c)["DATABASE_URL"] == {"secretKeyRef": {"name": "fastapi-app-database", "key": "DATABASE_URL"}}
+    assert env(c)["DATABASE_URL"] == {
+        "secretKeyRef": {"name": "fastapi-app-database", "key": "DATABASE_URL"}
+    }
     # The Service, the Deployment and the PDB must never select the migration pod.
     assert "app.kubernetes.io/name" not in spec["template"]["metadata"]["labels"]
 
@@ -267,9 +317,21 @@ def test_migration_job_plain_for_the_deploy_role() -> None:
         "image": {"tag": "V1.2.3+Build_7"},
     }
     result = helm(
-        "template", RELEASE, str(CHART), "-n", NAMESPACE, "--show-only", "templates/migration-job.yaml",
-        "--set", "migrations.enabled=true", "--set", "migrations.hook=false",
-        "--set", f"database.url={DB_URL}", "--set", "image.tag=V1.2.3+Build_7",
+        "template",
+        RELEASE,
+        str(CHART),
+        "-n",
+        NAMESPACE,
+        "--show-only",
+        "templates/migration-job.yaml",
+        "--set",
+        "migrations.enabled=true",
+        "--set",
+        "migrations.hook=false",
+        "--set",
+        f"database.url={DB_URL}",
+        "--set",
+        "image.tag=V1.2.3+Build_7",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("kind: Job") == 1
@@ -310,7 +372,12 @@ def test_migration_job_name_fits_for_long_names() -> None:
 def test_image_digest_and_overrides() -> None:
     digest = "sha256:" + "a" * 64
     values = {
-        "image": {"repository": "127.0.0.1:5000/fastapi-app", "tag": "0.0.2", "digest": digest, "pullPolicy": "Always"},
+        "image": {
+            "repository": "127.0.0.1:5000/fastapi-app",
+            "tag": "0.0.2",
+            "digest": digest,
+            "pullPolicy": "Always",
+        },
         "imagePullSecrets": [{"name": "regcred"}],
     }
     deployment = _deployment(values)
@@ -318,17 +385,25 @@ def test_image_digest_and_overrides() -> None:
     assert c["image"] == f"127.0.0.1:5000/fastapi-app@{digest}"
     assert c["imagePullPolicy"] == "Always"
     assert deployment["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
-    assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "0.0.2"
+    assert (
+        deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "0.0.2"
+    )
 
 
 def test_names_and_service_account() -> None:
-    manifests = render({"fullnameOverride": "web", "serviceAccount": {"create": False, "name": "shared"}})
+    manifests = render(
+        {"fullnameOverride": "web", "serviceAccount": {"create": False, "name": "shared"}}
+    )
     assert one(manifests, "Deployment")["metadata"]["name"] == "web"
-    assert one(manifests, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "shared"
+    assert (
+        one(manifests, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "shared"
+    )
     assert not objects(manifests, "ServiceAccount")
     named = render({"nameOverride": "web"})
     assert one(named, "Deployment")["metadata"]["name"] == f"{RELEASE}-web"
-    sa = one(render({"serviceAccount": {"annotations": {"k": "v"}, "automount": True}}), "ServiceAccount")
+    sa = one(
+        render({"serviceAccount": {"annotations": {"k": "v"}, "automount": True}}), "ServiceAccount"
+    )
     assert sa["metadata"]["annotations"] == {"k": "v"}
     assert sa["automountServiceAccountToken"] is True
 
@@ -341,7 +416,9 @@ def test_pass_through_values() -> None:
         "priorityClassName": "high",
         "podLabels": {"team": "web"},
         "topologySpread": {"enabled": False},
-        "topologySpreadConstraints": [{"maxSkew": 2, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}],
+        "topologySpreadConstraints": [
+            {"maxSkew": 2, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}
+        ],
         "extraVolumes": [{"name": "cache", "emptyDir": {}}],
         "extraVolumeMounts": [{"name": "cache", "mountPath": "/cache"}],
         "service": {"annotations": {"s": "t"}},
@@ -369,10 +446,13 @@ def test_naive_values_render_with_a_warning() -> None:
     deployment = one(render(files=[naive]), "Deployment")
     c = container(deployment)
     assert "lifecycle" not in c
-    assert "readinessProbe" not in c and "startupProbe" not in c
+    assert "readinessProbe" not in c
+    assert "startupProbe" not in c
     assert env(c)["APP_DRAIN_SECONDS"] == "0"
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 1
-    notes = helm("install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client", "-f", str(naive))
+    notes = helm(
+        "install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client", "-f", str(naive)
+    )
     assert notes.returncode == 0, notes.stderr
     assert "WARNING: this configuration is not zero-downtime" in notes.stdout
     default_notes = helm("install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client")

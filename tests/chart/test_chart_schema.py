@@ -1,0 +1,83 @@
+"""values.schema.json: wrong types, unknown keys and out-of-range values fail, naming the key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ._chart import CHART, render_error
+
+SCHEMA_ERROR = "values don't meet the specifications of the schema"
+
+CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("wrong-type-top", {"replicaCount": "two"}, "at '/replicaCount': got string, want integer"),
+    (
+        "wrong-type-nested",
+        {"lifecycle": {"drainSeconds": "5s"}},
+        "at '/lifecycle/drainSeconds': got string, want integer",
+    ),
+    (
+        "wrong-type-bool",
+        {"probes": {"startup": {"enabled": "yes"}}},
+        "at '/probes/startup/enabled': got string, want boolean",
+    ),
+    ("unknown-top", {"replicas": 3}, "additional properties 'replicas' not allowed"),
+    (
+        "unknown-nested",
+        {"lifecycle": {"preStopSeconds": 10}},
+        "at '/lifecycle': additional properties 'preStopSeconds' not allowed",
+    ),
+    (
+        "unknown-probe-key",
+        {"probes": {"readiness": {"path": "/x"}}},
+        "at '/probes/readiness': additional properties 'path' not allowed",
+    ),
+    (
+        "enum-prestop",
+        {"lifecycle": {"preStop": {"type": "httpGet"}}},
+        "at '/lifecycle/preStop/type': value must be one of 'sleep', 'exec', 'none'",
+    ),
+    (
+        "enum-service",
+        {"service": {"type": "LoadBalancer"}},
+        "at '/service/type': value must be one of 'ClusterIP', 'NodePort'",
+    ),
+    (
+        "minimum",
+        {"lifecycle": {"gracefulShutdownSeconds": -1}},
+        "at '/lifecycle/gracefulShutdownSeconds': minimum: got -1, want 0",
+    ),
+    ("nodeport-range", {"service": {"type": "NodePort", "nodePort": 8080}}, "/service/nodePort"),
+    (
+        "percent-pattern",
+        {"strategy": {"rollingUpdate": {"maxSurge": "lots"}}},
+        "/strategy/rollingUpdate/maxSurge",
+    ),
+    ("digest-pattern", {"image": {"digest": "latest"}}, "at '/image/digest'"),
+    ("pull-policy", {"image": {"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy'"),
+    ("command-empty", {"migrations": {"command": []}}, "at '/migrations/command'"),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_schema_rejects(values: dict[str, Any], message: str) -> None:
+    error = render_error(values)
+    assert SCHEMA_ERROR in error
+    assert message in error, error
+
+
+def test_schema_is_strict_where_it_helps() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["additionalProperties"] is False
+    for key in (
+        "lifecycle",
+        "probes",
+        "migrations",
+        "database",
+        "service",
+        "strategy",
+        "autoscaling",
+    ):
+        assert schema["properties"][key]["additionalProperties"] is False, key

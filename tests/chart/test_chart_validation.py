@@ -1,0 +1,228 @@
+"""validateValues: every contradictory configuration fails with its one-line message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ._chart import CHART, render, render_error
+
+CASES: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "timeline",
+        {"lifecycle": {"preStop": {"type": "sleep", "seconds": 20}}},
+        "shutdown timeline: lifecycle.preStop.seconds (20) + lifecycle.drainSeconds (5)"
+        " + lifecycle.gracefulShutdownSeconds (20) + lifecycle.marginSeconds (5) = 50s must not"
+        " exceed"
+        " terminationGracePeriodSeconds (45), or the kubelet kills pods with requests in flight.",
+    ),
+    (
+        "timeline-grace",
+        {"terminationGracePeriodSeconds": 39},
+        "= 40s must not exceed terminationGracePeriodSeconds (39)",
+    ),
+    (
+        "prestop-zero",
+        {"lifecycle": {"preStop": {"type": "exec", "seconds": 0}}},
+        "preStop: lifecycle.preStop.seconds must be at least 1 when lifecycle.preStop.type is exec;"
+        " use lifecycle.preStop.type=none for no pause.",
+    ),
+    (
+        "strategy",
+        {"strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}},
+        "strategy: strategy.rollingUpdate.maxSurge and strategy.rollingUpdate.maxUnavailable"
+        " cannot both"
+        " be 0, or a rollout can never replace a pod.",
+    ),
+    (
+        "pdb-max-zero",
+        {"podDisruptionBudget": {"maxUnavailable": 0}},
+        "podDisruptionBudget: podDisruptionBudget.maxUnavailable=0 blocks every eviction (node"
+        " drains hang);"
+        " allow at least 1.",
+    ),
+    (
+        "pdb-min-all",
+        {"replicaCount": 3, "podDisruptionBudget": {"minAvailable": 3}},
+        "podDisruptionBudget: podDisruptionBudget.minAvailable (3) must be lower than the number"
+        " of pods"
+        " (3, replicaCount), or it blocks every eviction.",
+    ),
+    (
+        "pdb-min-hpa",
+        {
+            "autoscaling": {"enabled": True, "minReplicas": 2},
+            "podDisruptionBudget": {"minAvailable": 2},
+        },
+        "podDisruptionBudget: podDisruptionBudget.minAvailable (2) must be lower than the number"
+        " of pods"
+        " (2, autoscaling.minReplicas), or it blocks every eviction.",
+    ),
+    (
+        "pdb-min-percent",
+        {"podDisruptionBudget": {"minAvailable": "100%"}},
+        "podDisruptionBudget: podDisruptionBudget.minAvailable=100% blocks every eviction (node"
+        " drains hang);"
+        " use a lower value.",
+    ),
+    (
+        "pdb-both",
+        {"podDisruptionBudget": {"minAvailable": 1, "maxUnavailable": 1}},
+        "podDisruptionBudget: set only one of podDisruptionBudget.minAvailable and"
+        " podDisruptionBudget.maxUnavailable.",
+    ),
+    (
+        "startup-window",
+        {"app": {"warmupSeconds": 60}},
+        "probes: probes.startup.initialDelaySeconds + failureThreshold * periodSeconds (60s)"
+        " must exceed"
+        " app.warmupSeconds (60), because the startup probe checks /health/ready, which is 503"
+        " while"
+        " warming up.",
+    ),
+    (
+        "progress-deadline",
+        {"progressDeadlineSeconds": 60},
+        "probes: a pod may need 65s to become available (startup probe initialDelaySeconds +"
+        " failureThreshold"
+        " * periodSeconds, or app.warmupSeconds, + probes.readiness delay + minReadySeconds) but"
+        " progressDeadlineSeconds is 60; raise progressDeadlineSeconds or shorten the probes.",
+    ),
+    (
+        "progress-deadline-warmup",
+        {"probes": {"startup": {"enabled": False}}, "app": {"warmupSeconds": 400}},
+        "probes: a pod may need 405s to become available",
+    ),
+    (
+        "hpa-min-max",
+        {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 4}},
+        "autoscaling: autoscaling.minReplicas (5) must not exceed autoscaling.maxReplicas (4).",
+    ),
+    (
+        "hpa-no-metric",
+        {"autoscaling": {"enabled": True, "targetCPUUtilizationPercentage": None}},
+        "autoscaling: set autoscaling.targetCPUUtilizationPercentage or"
+        " autoscaling.targetMemoryUtilizationPercentage, or the HPA has no metric.",
+    ),
+    (
+        "hpa-cpu-request",
+        {"autoscaling": {"enabled": True}, "resources": {"requests": {"cpu": None}}},
+        "autoscaling: autoscaling.targetCPUUtilizationPercentage needs resources.requests.cpu"
+        " (utilization is a percentage of the request).",
+    ),
+    (
+        "hpa-memory-request",
+        {
+            "autoscaling": {
+                "enabled": True,
+                "targetCPUUtilizationPercentage": None,
+                "targetMemoryUtilizationPercentage": 80,
+            },
+            "resources": {"requests": {"memory": None}},
+        },
+        "autoscaling: autoscaling.targetMemoryUtilizationPercentage needs"
+        " resources.requests.memory",
+    ),
+    (
+        "nodeport-type",
+        {"service": {"nodePort": 30080}},
+        "service: service.nodePort (30080) needs service.type=NodePort (it is ClusterIP).",
+    ),
+    (
+        "ingress-hosts",
+        {"ingress": {"enabled": True}},
+        "ingress: ingress.enabled needs at least one entry in ingress.hosts.",
+    ),
+    (
+        "database-both",
+        {"database": {"url": "postgresql+psycopg://x", "existingSecret": "db"}},
+        "database: set only one of database.url and database.existingSecret.",
+    ),
+    (
+        "migrations-no-db",
+        {"migrations": {"enabled": True}},
+        "migrations: migrations.enabled needs database.existingSecret or database.url, or the"
+        " Job migrates"
+        " a throw-away SQLite file.",
+    ),
+    (
+        "networkpolicy-closed",
+        {"networkPolicy": {"enabled": True, "allowSameNamespace": False}},
+        "networkPolicy: networkPolicy.enabled with allowSameNamespace=false and an empty"
+        " networkPolicy.from"
+        " admits no traffic at all.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_rule_fails_with_its_message(values: dict[str, Any], message: str) -> None:
+    error = render_error(values)
+    assert "VALUES VALIDATION:" in error
+    # One readable line per broken rule.
+    assert any(message in line for line in error.splitlines()), error
+
+
+def test_sleep_prestop_needs_kubernetes_1_30() -> None:
+    error = render_error({}, extra=["--kube-version", "1.29.0"])
+    assert (
+        "preStop: lifecycle.preStop.type=sleep needs Kubernetes >= 1.30 (cluster is v1.29.0);"
+        " use lifecycle.preStop.type=exec." in error
+    )
+    render({"lifecycle": {"preStop": {"type": "exec"}}}, extra=["--kube-version", "1.29.0"])
+
+
+def test_all_broken_rules_are_reported_together() -> None:
+    error = render_error(
+        {
+            "terminationGracePeriodSeconds": 10,
+            "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}},
+            "service": {"nodePort": 30080},
+        }
+    )
+    assert (
+        error.count("\nshutdown timeline:") + error.count("\nstrategy:") + error.count("\nservice:")
+        == 3
+    )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param({"terminationGracePeriodSeconds": 40}, id="timeline-exactly-fits"),
+        pytest.param(
+            {"lifecycle": {"preStop": {"type": "none", "seconds": 0}}}, id="prestop-none-zero"
+        ),
+        pytest.param(
+            {"strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}}, id="surge-zero"
+        ),
+        pytest.param(
+            {"replicaCount": 1, "podDisruptionBudget": {"maxUnavailable": 0}}, id="pdb-not-rendered"
+        ),
+        pytest.param(
+            {"replicaCount": 3, "podDisruptionBudget": {"minAvailable": 2}}, id="pdb-min-below"
+        ),
+        pytest.param({"podDisruptionBudget": {"minAvailable": "50%"}}, id="pdb-min-percent"),
+        pytest.param({"app": {"warmupSeconds": 59}}, id="warmup-inside-startup-window"),
+        pytest.param({"progressDeadlineSeconds": 66}, id="deadline-just-enough"),
+        pytest.param(
+            {"autoscaling": {"enabled": True, "minReplicas": 4, "maxReplicas": 4}},
+            id="hpa-min-eq-max",
+        ),
+        pytest.param({"networkPolicy": {"enabled": True}}, id="networkpolicy-same-namespace"),
+    ],
+)
+def test_boundaries_that_still_render(values: dict[str, Any]) -> None:
+    render(values)
+
+
+def test_naive_configuration_still_renders() -> None:
+    render(files=[CHART / "ci" / "naive-values.yaml"])
+    render(
+        {
+            "lifecycle": {"preStop": {"type": "none"}, "drainSeconds": 0},
+            "probes": {"readiness": {"enabled": False}, "startup": {"enabled": False}},
+            "strategy": {"rollingUpdate": {"maxUnavailable": 1}},
+        }
+    )
