@@ -88,9 +88,22 @@ cluster-status: deps ## Show the local cluster's components and node.
 deploy: deps ## Deploy VERSION (default 0.0.1) with the local inventory.
 	ansible-playbook deploy.yml -e version=$(VERSION)
 
+# ---------------------------------------------------------------------- images
+.PHONY: base-image wheelhouse app-image
+base-image: apt-packages ## Build (or find cached) localhost/fastapi-zdk/python-base:bookworm (debootstrap + python3).
+	scripts/build-base-image.sh
+
+wheelhouse: ## Download the app's wheels for the base image's Python into app/wheelhouse (offline image build).
+	scripts/build-wheelhouse.sh
+
+app-image: base-image wheelhouse ## Build 127.0.0.1:5000/fastapi-app:$(VERSION) locally (helper; deploys build their own).
+	source scripts/podman-env.sh && podman build \
+	  --build-arg BASE_IMAGE=localhost/fastapi-zdk/python-base:bookworm \
+	  --build-arg APP_VERSION=$(VERSION) -t 127.0.0.1:5000/fastapi-app:$(VERSION) app/
+
 # ------------------------------------------------------------------ benchmarks
 .PHONY: bench bench-app
 bench: bench-app ## Run every benchmark (not part of `make test`).
 
 bench-app: deps ## Throughput of /endpoint with vs without the lifecycle middleware.
-	$(VENV)/bin/python -m bench.app_middleware
+	cd app && $(VENV)/bin/python -m bench.app_middleware --json $(CURDIR)/reports/bench-app.json

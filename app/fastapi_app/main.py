@@ -75,10 +75,10 @@ def create_app(settings: Settings | None = None, *, lifecycle_middleware: bool =
         lifespan=lifespan,
     )
     app.lifecycle_middleware = lifecycle_middleware
-    metrics = Metrics(settings.version, settings.app_revision)
+    lifecycle = Lifecycle(settings)
     app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.lifecycle = Lifecycle(settings, metrics)
+    app.state.lifecycle = lifecycle
+    app.state.metrics = Metrics(lifecycle, settings.version, settings.app_revision)
     app.state.revision_cache = RevisionCache()
     app.include_router(api_router)
     app.add_exception_handler(SQLAlchemyError, database_error)

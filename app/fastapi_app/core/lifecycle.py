@@ -38,7 +38,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapi_app.core.config import Settings
 from fastapi_app.core.logs import get_logger, one_line
-from fastapi_app.core.metrics import Metrics
 
 log = get_logger()
 
@@ -48,19 +47,22 @@ SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 class Lifecycle:
     """Readiness and draining state, shared by the middleware and the health routes."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.metrics = metrics
         self.ready = False
         self.draining = False
         self.in_flight = 0
-        self.served = 0
+        self.responses: dict[int, int] = {}  # status code -> count
         self._started = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous_handler: SignalHandler = None
         self._installed = False
         self._handed_over = False
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def served(self) -> int:
+        return sum(self.responses.values())
 
     @property
     def phase(self) -> str:
@@ -95,7 +97,6 @@ class Lifecycle:
             await asyncio.sleep(remaining)
         if not self.draining:
             self.ready = True
-            self.metrics.ready.set(1)
             log.info("lifecycle phase=ready after=%.2fs", time.monotonic() - self._started)
 
     # ------------------------------------------------------------------ draining
@@ -109,8 +110,6 @@ class Lifecycle:
         return True
 
     def _announce_draining(self, reason: str) -> None:
-        self.metrics.draining.set(1)
-        self.metrics.ready.set(0)
         log.info(
             "lifecycle phase=draining reason=%s drain=%ss in_flight=%d",
             reason, self.settings.app_drain_seconds, self.in_flight,
@@ -131,7 +130,7 @@ class Lifecycle:
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         # Runs in the main thread between two bytecodes, possibly inside the event loop or
         # a lock holder: only plain attribute writes here (the very next response sees
-        # them); metrics, logging and the timer run on the loop.
+        # them); logging and the timer run on the loop.
         first = not self.draining
         self.draining = True
         self.ready = False
@@ -219,8 +218,6 @@ class LifecycleMiddleware:
     def __init__(self, app: ASGIApp, lifecycle: Lifecycle) -> None:
         self.app = app
         self.lifecycle = lifecycle
-        self._in_flight_inc = lifecycle.metrics.in_flight.inc
-        self._in_flight_dec = lifecycle.metrics.in_flight.dec
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -243,12 +240,11 @@ class LifecycleMiddleware:
                     message = {**message, "headers": headers}
             await send(message)
 
+        # Plain integers: this runs on the event loop thread only.
         lifecycle.in_flight += 1
-        self._in_flight_inc()
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             lifecycle.in_flight -= 1
-            lifecycle.served += 1
-            self._in_flight_dec()
-            lifecycle.metrics.count_response(status)
+            responses = lifecycle.responses
+            responses[status] = responses.get(status, 0) + 1

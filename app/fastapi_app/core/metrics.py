@@ -1,37 +1,58 @@
-"""Prometheus metrics of one app instance (own registry: apps in one process never clash)."""
+"""Prometheus metrics of one app instance, read from the lifecycle state at scrape time.
+
+The request path only bumps plain integers (the middleware runs on the event loop
+thread); no metric locks per request. Own registry: apps in one process never clash.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
+from collections.abc import Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 
-class Metrics:
-    """Requests by status, requests in flight, draining and readiness."""
+class LifecycleState(Protocol):
+    ready: bool
+    draining: bool
+    in_flight: int
+    responses: dict[int, int]
 
-    def __init__(self, version: str, revision: str) -> None:
+
+class Metrics(Collector):
+    """Requests by status, requests in flight, draining, readiness and app info."""
+
+    def __init__(self, state: LifecycleState, version: str, revision: str) -> None:
+        self.state = state
+        self.version = version
+        self.revision = revision
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
-        self.requests = Counter(
-            "http_requests", "HTTP requests answered, by status code", ["status"],
-            registry=self.registry,
-        )  # fmt: skip
-        self.in_flight = Gauge(
-            "http_requests_in_flight", "HTTP requests being served now", registry=self.registry
-        )
-        self.draining = Gauge(
-            "app_draining", "1 from the termination signal on (readiness 503, Connection: close)",
-            registry=self.registry,
-        )  # fmt: skip
-        self.ready = Gauge("app_ready", "1 while /health/ready answers 200", registry=self.registry)
-        info = Gauge(
-            "app_info", "Version and revision of the running app", ["version", "revision"],
-            registry=self.registry,
-        )  # fmt: skip
-        info.labels(version=version, revision=revision).set(1)
-        self._by_status: dict[int, Counter] = {}
+        self.registry.register(self)
 
-    def count_response(self, status: int) -> None:
-        child = self._by_status.get(status)
-        if child is None:
-            child = self._by_status[status] = self.requests.labels(status=str(status))
-        child.inc()
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        state = self.state
+        requests = CounterMetricFamily(
+            "http_requests", "HTTP requests answered, by status code", labels=["status"]
+        )
+        for status, count in sorted(state.responses.items()):
+            requests.add_metric([str(status)], count)
+        yield requests
+        yield GaugeMetricFamily(
+            "http_requests_in_flight", "HTTP requests being served now", value=state.in_flight
+        )
+        yield GaugeMetricFamily(
+            "app_draining",
+            "1 from the termination signal on (readiness 503, Connection: close)",
+            value=int(state.draining),
+        )
+        yield GaugeMetricFamily(
+            "app_ready", "1 while /health/ready answers 200", value=int(state.ready)
+        )
+        info = GaugeMetricFamily(
+            "app_info", "Version and revision of the running app", labels=["version", "revision"]
+        )
+        info.add_metric([self.version, self.revision], 1)
+        yield info

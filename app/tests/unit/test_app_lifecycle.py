@@ -13,11 +13,17 @@ import uvicorn
 from fastapi_app.core.config import Settings
 from fastapi_app.core.lifecycle import Lifecycle, LifecycleMiddleware
 from fastapi_app.core.metrics import Metrics
+from prometheus_client import generate_latest
 from starlette.types import Message, Receive, Scope, Send
 
 
 def make_lifecycle(settings: Settings) -> Lifecycle:
-    return Lifecycle(settings, Metrics(settings.version, settings.app_revision))
+    return Lifecycle(settings)
+
+
+def exposition(lifecycle: Lifecycle) -> str:
+    metrics = Metrics(lifecycle, "1.2.3", "abc")
+    return generate_latest(metrics.registry).decode()
 
 
 def with_sigterm_handler(handler: Any, scenario: Callable[[], Any]) -> None:
@@ -47,7 +53,7 @@ def test_sigterm_drains_then_calls_the_previous_handler(
         assert lifecycle.phase == "draining"
         await asyncio.sleep(0.1)
         assert calls == []  # still draining
-        assert lifecycle.metrics.draining._value.get() == 1
+        assert "app_draining 1.0" in exposition(lifecycle)
         await asyncio.sleep(0.4)
         assert [signum for signum, _ in calls] == [signal.SIGTERM]
         assert calls[0][1] - sent >= 0.3
@@ -120,7 +126,7 @@ def test_warm_up_then_ready(make_settings: Callable[..., Settings]) -> None:
         assert not lifecycle.ready
         await asyncio.sleep(0.2)
         assert lifecycle.phase == "ready"
-        assert lifecycle.metrics.ready._value.get() == 1
+        assert "app_ready 1.0" in exposition(lifecycle)
         await lifecycle.stop()
         assert lifecycle.phase == "draining"
 
@@ -178,7 +184,7 @@ def test_middleware_counts_in_flight_and_closes(make_settings: Callable[..., Set
         task = asyncio.create_task(_call(app, "/wait"))
         await asyncio.sleep(0.02)
         assert lifecycle.in_flight == 1
-        assert lifecycle.metrics.in_flight._value.get() == 1
+        assert "http_requests_in_flight 1.0" in exposition(lifecycle)
         sent = await task
         assert lifecycle.in_flight == 0
         assert (b"Connection", b"keep-alive") in sent[0]["headers"]  # untouched while serving
@@ -187,6 +193,9 @@ def test_middleware_counts_in_flight_and_closes(make_settings: Callable[..., Set
         assert (b"connection", b"close") in headers
         assert all(name.lower() != b"connection" or value == b"close" for name, value in headers)
         assert lifecycle.served == 2
+        assert lifecycle.responses == {200: 2}
+        assert 'http_requests_total{status="200"} 2.0' in exposition(lifecycle)
+        assert 'app_info{revision="abc",version="1.2.3"} 1.0' in exposition(lifecycle)
 
     asyncio.run(scenario())
 

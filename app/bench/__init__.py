@@ -1,0 +1,1 @@
+"""Benchmarks of the sample service (`make bench-app`)."""

@@ -1,0 +1,7 @@
+"""The two apps the middleware benchmark compares: identical but for the lifecycle
+middleware. Served by the same uvicorn: `uvicorn bench.apps:with_lifecycle`."""
+
+from fastapi_app.main import create_app
+
+with_lifecycle = create_app()
+without_lifecycle = create_app(lifecycle_middleware=False)
