@@ -1,0 +1,147 @@
+"""End to end on the local cluster: deploy.yml v1 then v2 under the zero-downtime probe,
+an idempotent re-deploy, and the failure paths (migration that cannot start, rollout that
+cannot start -> rollback). Needs `make cluster-up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from zdprobe import ProbeConfig, ProbeInBackground
+
+from .conftest import REPO, Cluster
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+TOOLS = Path(os.environ.get("ZDK_CACHE", Path.home() / ".cache/fastapi-zdk")) / "tools/bin"
+NAMESPACE = "fastapi-app"
+URL = "http://127.0.0.1:30080"
+
+
+def deploy(version: str, *extra: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{BIN}:{TOOLS}:{env.get('PATH', '')}",
+    )
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), "deploy.yml", "-e", f"version={version}", *extra],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    sys.stdout.write(result.stdout[-6000:])
+    return result
+
+
+def helm_revision(cluster: Cluster) -> int:
+    out = subprocess.run(
+        [
+            str(TOOLS / "helm"),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "history",
+            "fastapi-app",
+            "-n",
+            NAMESPACE,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return max(int(r["revision"]) for r in json.loads(out))
+
+
+def pod_versions(cluster: Cluster) -> dict[str, str]:
+    pods = json.loads(
+        cluster.kubectl_run(
+            "-n",
+            NAMESPACE,
+            "get",
+            "pods",
+            "-o",
+            "json",
+            "-l",
+            "app.kubernetes.io/instance=fastapi-app,app.kubernetes.io/component!=migrations",
+        ).stdout
+    )["items"]
+    versions = {}
+    for pod in pods:
+        if pod["metadata"].get("deletionTimestamp") or pod["status"].get("phase") != "Running":
+            continue
+        name = pod["metadata"]["name"]
+        raw = cluster.kubectl_run(
+            "get",
+            "--raw",
+            f"/api/v1/namespaces/{NAMESPACE}/pods/{name}:8000/proxy/health",
+            check=False,
+        )
+        versions[name] = json.loads(raw.stdout)["version"] if raw.returncode == 0 else "?"
+    return versions
+
+
+def test_deploy_v1_then_v2_without_failed_requests(cluster: Cluster, tmp_path: Path) -> None:
+    first = deploy("0.0.1")
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert set(pod_versions(cluster).values()) == {"0.0.1"}
+
+    config = ProbeConfig(url=URL, path="/endpoint", health_path="/health", rate=20, duration=900)
+    started = time.monotonic()
+    with ProbeInBackground(config) as probe:
+        second = deploy("0.0.2")
+        time.sleep(3)  # let the last old pod finish draining under traffic
+        report = probe.stop()
+    report.write_json(tmp_path / "probe.json")
+    print(
+        f"deploy 0.0.2 took {time.monotonic() - started:.1f}s; probe: {report.sent} sent, "
+        f"{report.failed} failed, versions {report.versions_in_order()}"
+    )
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert report.failed == 0, report.text_summary()
+    assert report.versions_in_order()[-1] == "0.0.2"
+    assert set(pod_versions(cluster).values()) == {"0.0.2"}
+
+
+def test_redeploy_of_the_same_version_changes_nothing(cluster: Cluster) -> None:
+    before_revision = helm_revision(cluster)
+    before_pods = pod_versions(cluster)
+    again = deploy("0.0.2")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "unchanged at revision" in again.stdout
+    assert helm_revision(cluster) == before_revision
+    assert pod_versions(cluster) == before_pods
+
+
+def test_migration_that_cannot_start_stops_the_deploy(cluster: Cluster) -> None:
+    revision = helm_revision(cluster)
+    failed = deploy("0.0.90-nopush", "-e", "image_push=false")
+    assert failed.returncode != 0
+    assert "migration Job" in failed.stdout
+    assert "the old version keeps serving" in failed.stdout
+    assert helm_revision(cluster) == revision
+    assert set(pod_versions(cluster).values()) == {"0.0.2"}
+
+
+def test_rollout_that_cannot_start_is_rolled_back_fast(cluster: Cluster) -> None:
+    revision = helm_revision(cluster)
+    started = time.monotonic()
+    failed = deploy("0.0.91-nopush", "-e", "image_push=false", "-e", "zdk_migrations=false")
+    elapsed = time.monotonic() - started
+    assert failed.returncode != 0
+    assert "rolled back to revision" in failed.stdout
+    assert elapsed < 240, f"fail-fast took {elapsed:.0f}s"
+    assert helm_revision(cluster) == revision + 2  # the failed upgrade + the rollback
+    assert set(pod_versions(cluster).values()) == {"0.0.2"}
