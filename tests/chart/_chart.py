@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import os
 import shutil
 import subprocess
@@ -82,7 +85,17 @@ def render(
     files: Iterable[Path] = (),
     extra: Iterable[str] = (),
 ) -> list[Manifest]:
-    result = render_raw(values, files, extra)
+    """Rendered objects (cached per arguments: helm is the slow part of these tests)."""
+    key = json.dumps(values or {}, sort_keys=True)
+    return copy.deepcopy(_render_cached(key, tuple(map(str, files)), tuple(extra)))
+
+
+@functools.cache
+def _render_cached(
+    values_json: str, files: tuple[str, ...], extra: tuple[str, ...]
+) -> list[Manifest]:
+    values = json.loads(values_json)
+    result = render_raw(values, [Path(f) for f in files], extra)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
