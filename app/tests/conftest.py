@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -111,12 +112,23 @@ class Postgres:
         return self.admin_url.rsplit("/", 1)[0] + f"/{database}"
 
 
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    """A throw-away PostgreSQL: initdb + pg_ctl as `postgres`, 127.0.0.1 only, torn down."""
+    """A throw-away PostgreSQL: initdb + pg_ctl (as `postgres` when root) in a temp dir,
+    127.0.0.1 and a free port only, torn down after the session."""
     require((PG_BIN / "initdb").exists(), f"PostgreSQL server binaries not in {PG_BIN}")
     is_root = os.geteuid() == 0
-    require(is_root or shutil.which("runuser") is None, "run as root (to start as postgres)")
+    if is_root:  # initdb refuses root: run the server as `postgres`
+        require(shutil.which("runuser") is not None, "runuser (util-linux) not found")
+        require(_user_exists("postgres"), "no `postgres` user to run PostgreSQL as")
     root = Path(tempfile.mkdtemp(prefix="zdk-app-pg-"))
     data, sockets = root / "data", root / "run"
     sockets.mkdir()
