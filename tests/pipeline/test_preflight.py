@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,35 @@ def test_syntax_check_of_every_playbook(run_playbook: RunAnsible) -> None:
     for playbook in ("deploy.yml", "playbooks/rollback.yml", "playbooks/status.yml"):
         result = run_playbook("--syntax-check", playbook)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+UNREACHABLE_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: closed
+  cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
+contexts:
+- name: fastapi-zdk-local
+  context: {cluster: closed, user: nobody}
+current-context: fastapi-zdk-local
+users:
+- name: nobody
+  user: {token: none}
+"""
+
+
+def test_unreachable_cluster_fails_with_one_line(run_playbook: RunAnsible, tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(UNREACHABLE_KUBECONFIG)
+    result = run_playbook("deploy.yml", "-e", "version=0.0.1", "-e", f"zdk_kubeconfig={kubeconfig}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    messages = failure_lines(output)
+    assert len(messages) == 1, output
+    assert f"cluster unreachable: context fastapi-zdk-local in KUBECONFIG {kubeconfig}" in " ".join(
+        output.split()
+    )
+    recap = RECAP.search(output)
+    assert recap is not None
+    assert recap.group(1) == "0"
