@@ -32,8 +32,10 @@ def _is_ready(pod: dict[str, Any]) -> bool:
 
 
 def _current_replicaset(deployment: dict[str, Any], replicasets: list[dict[str, Any]]) -> str:
-    revision = deployment.get("metadata", {}).get("annotations", {}).get(
-        "deployment.kubernetes.io/revision"
+    revision = (
+        deployment.get("metadata", {})
+        .get("annotations", {})
+        .get("deployment.kubernetes.io/revision")
     )
     owned = [
         rs
@@ -45,8 +47,8 @@ def _current_replicaset(deployment: dict[str, Any], replicasets: list[dict[str, 
         )
     ]
     for rs in owned:
-        rs_revision = rs.get("metadata", {}).get("annotations", {}).get(
-            "deployment.kubernetes.io/revision"
+        rs_revision = (
+            rs.get("metadata", {}).get("annotations", {}).get("deployment.kubernetes.io/revision")
         )
         if revision is not None and rs_revision == revision:
             return str(rs["metadata"]["name"])
@@ -105,7 +107,9 @@ def rollout_state(
         if condition.get("type") == "Progressing" and condition.get("reason") == (
             "ProgressDeadlineExceeded"
         ):
-            result.update(state="failed", reason=f"ProgressDeadlineExceeded: {condition.get('message', '')}")
+            result.update(
+                state="failed", reason=f"ProgressDeadlineExceeded: {condition.get('message', '')}"
+            )
             return result
     for pod in current:
         statuses = pod.get("status", {}).get("initContainerStatuses", []) + pod.get(
