@@ -108,11 +108,20 @@ def echo_service(cluster: Cluster, echo_image: str) -> Iterator[str]:
             },
         ],
     }
+    # A namespace left terminating by an earlier run must be gone first.
+    cluster.kubectl_run(
+        "delete", "namespace", NAMESPACE, "--ignore-not-found", "--timeout=120s", timeout=150
+    )
     cluster.kubectl_run("apply", "-f", "-", stdin=json.dumps(manifest))
     cluster.kubectl_run(
         "-n", NAMESPACE, "rollout", "status", "deployment/echo", "--timeout=180s", timeout=200
     )
-    yield f"http://127.0.0.1:{NODE_PORT}/"
+    url = f"http://127.0.0.1:{NODE_PORT}/"
+    # kube-proxy programs a new NodePort within a sync period: wait (bounded) for it.
+    deadline = time.monotonic() + 30
+    while get(url)[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    yield url
     cluster.kubectl_run("delete", "namespace", NAMESPACE, "--wait=false", check=False)
 
 
@@ -136,8 +145,18 @@ def test_server_reports_the_pinned_version_and_the_node_is_ready(cluster: Cluste
 
 
 def test_nodeport_on_loopback_answers_from_every_replica(echo_service: str) -> None:
-    pods = Counter(body for status, body in (get(echo_service) for _ in range(60)) if status == 200)
-    assert sum(pods.values()) == 60
+    # kube-proxy may take a sync period to add the last endpoint: ask until all
+    # three answered, bounded to 300 requests and 30 s.
+    pods: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+    deadline = time.monotonic() + 30
+    while len(pods) < 3 and sum(statuses.values()) < 300 and time.monotonic() < deadline:
+        status, body = get(echo_service)
+        statuses[status] += 1
+        if status == 200:
+            pods[body] += 1
+        time.sleep(0.05)
+    assert set(statuses) == {200}, f"non-200 answers: {dict(statuses)}"
     assert len(pods) == 3, f"expected 3 replicas to answer, got {dict(pods)}"
 
 

@@ -3,14 +3,13 @@
 # changed. Safe on a half-made or already removed cluster; prints one line per
 # thing it removed (nothing when there was nothing to do).
 #
-# usage: teardown.sh STATE_DIR RUN_DIR CONTAINERD_SOCKET PG_BIN
+# usage: teardown.sh STATE_DIR RUN_DIR CONTAINERD_SOCKET PG_BIN DAEMON_SCRIPT
 set -uo pipefail
-state=$1 run=$2 socket=$3 pg_bin=$4
-daemon=$state/zdk-daemon.sh
+state=$1 run=$2 socket=$3 pg_bin=$4 daemon=$5
 say() { echo "removed: $*"; }
 
 # 1. Stop the node first so nothing restarts containers, then the control plane.
-if [[ -x $daemon ]]; then
+if [[ -d $state/pids ]]; then
   for name in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do
     [[ $("$daemon" "$state/pids" stop "$name" 20) == stopped ]] && say "process $name"
   done
@@ -23,7 +22,7 @@ mapfile -t pids < <(cat /sys/fs/cgroup/*/kubepods/**/cgroup.procs 2>/dev/null | 
 if ((${#pids[@]})); then kill -KILL "${pids[@]}" 2>/dev/null; say "${#pids[@]} container processes"; fi
 shim_pids=$(pgrep -f "containerd-shim.*-address $socket" || true)
 if [[ -n $shim_pids ]]; then kill -KILL $shim_pids 2>/dev/null; say "containerd shims"; fi
-if [[ -x $daemon ]]; then
+if [[ -d $state/pids ]]; then
   for name in containerd registry; do
     [[ $("$daemon" "$state/pids" stop "$name" 20) == stopped ]] && say "process $name"
   done
