@@ -103,7 +103,17 @@ app-image: base-image wheelhouse ## Build 127.0.0.1:5000/fastapi-app:$(VERSION) 
 
 # ------------------------------------------------------------------ benchmarks
 .PHONY: bench bench-app
-bench: bench-app ## Run every benchmark (not part of `make test`).
+bench: bench-app bench-rollout ## Run every benchmark (not part of `make test`).
 
 bench-app: deps ## Throughput of /endpoint with vs without the lifecycle middleware.
 	cd app && $(VENV)/bin/python -m bench.app_middleware --json $(CURDIR)/reports/bench-app.json
+
+.PHONY: bench-rollout
+bench-rollout: deps ## deploy.yml vs bare helm upgrade --wait under the probe, own namespace (needs the cluster).
+	$(VENV)/bin/python -m bench.rollout --json $(CURDIR)/reports/bench-rollout.json \
+	  --plot $(CURDIR)/reports/bench-rollout.png
+
+# -------------------------------------------------------------------- molecule
+.PHONY: molecule
+molecule: deps ## Molecule scenarios on the local cluster, namespace fastapi-molecule (not part of `make test`).
+	molecule test --all

@@ -1,0 +1,517 @@
+"""What does deploy.yml cost over a bare `helm upgrade --wait`? Both roll the same release
+the same way (a new greeting, same image), alternating, each under the zero-downtime probe.
+
+    python -m bench.rollout [--rounds 3] [--budget 900] \
+        [--json reports/bench-rollout.json] [--plot reports/bench-rollout.png]
+
+Runs in its own namespace/release `fastapi-bench` on NodePort 30081 (never `fastapi-app`),
+and removes them at the end. Needs the local cluster (`make cluster-up`). Only talks to
+127.0.0.1 and to the cluster's API server. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+
+from zdprobe import ProbeConfig, ProbeInBackground, Report, run  # noqa: E402
+
+NAMESPACE = "fastapi-bench"
+RELEASE = "fastapi-bench"
+NODE_PORT = 30081
+URL = f"http://127.0.0.1:{NODE_PORT}"
+SOURCE_NAMESPACE = "fastapi-app"  # only read: the database Secret is copied from there
+DB_SECRET = "fastapi-app-database"  # noqa: S105 (a Secret's name, not a value)
+KUBECONFIG = os.environ.get("ZDK_KUBECONFIG", "/var/lib/fastapi-zdk/kubeconfig")
+CONTEXT = "fastapi-zdk-local"
+CACHE = Path(os.environ.get("ZDK_CACHE", Path.home() / ".cache/fastapi-zdk"))
+BIN = Path(sys.executable).parent
+TOOLS = CACHE / "tools/bin"
+SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component!=migrations"
+RATE = 20.0
+TAIL_S = 3.0  # keep probing after the command: the last old pod drains under traffic
+COMMAND_TIMEOUT_S = 600
+
+if NAMESPACE == SOURCE_NAMESPACE:  # pragma: no cover - a guard against edits
+    raise SystemExit("the benchmark must never run in the app's namespace")
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e.update(
+        KUBECONFIG=KUBECONFIG,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{BIN}:{TOOLS}:{e.get('PATH', '')}",
+    )
+    return e
+
+
+def sh(
+    argv: Sequence[str], *, stdin: str | None = None, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
+        list(argv),
+        cwd=REPO,
+        env=env(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{argv[0]} {argv[1]} failed: {result.stderr.strip()[-800:]}")
+    return result
+
+
+def kubectl(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return sh([str(TOOLS / "kubectl"), "--context", CONTEXT, *args], **kw)
+
+
+def helm(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return sh([str(TOOLS / "helm"), "--kube-context", CONTEXT, *args], **kw)
+
+
+# ------------------------------------------------------------------ set-up, clean-up
+def prepare_namespace(database: str) -> None:
+    kubectl("create", "namespace", NAMESPACE, check=False)
+    if database != "copy":
+        return
+    # Copy the database Secret by value without ever printing it.
+    src = kubectl("get", "secret", DB_SECRET, "-n", SOURCE_NAMESPACE, "-o", "json", check=False)
+    if src.returncode != 0:
+        raise RuntimeError(f"Secret {SOURCE_NAMESPACE}/{DB_SECRET} not found (make cluster-up)")
+    secret = json.loads(src.stdout)
+    copy = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": DB_SECRET, "namespace": NAMESPACE},
+        "type": secret.get("type", "Opaque"),
+        "data": secret["data"],
+    }
+    kubectl("apply", "-f", "-", stdin=json.dumps(copy))
+
+
+def clean_up() -> None:
+    print(f"clean-up: helm uninstall {RELEASE}, delete namespace {NAMESPACE}", flush=True)
+    helm(
+        "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m", check=False, timeout=360
+    )
+    kubectl(
+        "delete", "namespace", NAMESPACE, "--wait=true", "--timeout=180s", check=False, timeout=240
+    )
+
+
+# ------------------------------------------------------------------ the two ways to roll
+def deploy_argv(version: str, greeting: str, database: str) -> list[str]:
+    extra = {
+        "zdk_extra_values": {"service": {"nodePort": NODE_PORT}, "app": {"greeting": greeting}}
+    }
+    argv = [
+        str(BIN / "ansible-playbook"),
+        "deploy.yml",
+        "-e",
+        f"version={version}",
+        "-e",
+        f"zdk_namespace={NAMESPACE}",
+        "-e",
+        f"zdk_release={RELEASE}",
+        "-e",
+        json.dumps(extra),
+    ]
+    if database == "none":
+        argv += ["-e", "zdk_database_secret=", "-e", "zdk_migrations=false"]
+    return argv
+
+
+def run_deploy(version: str, greeting: str, database: str) -> tuple[int, str]:
+    result = sh(deploy_argv(version, greeting, database), check=False, timeout=COMMAND_TIMEOUT_S)
+    return result.returncode, result.stdout[-3000:] + result.stderr[-1000:]
+
+
+def run_bare_helm(greeting: str) -> tuple[int, str]:
+    """helm upgrade --wait of the release's own values with only the greeting changed."""
+    values = yaml.safe_load(helm("get", "values", RELEASE, "-n", NAMESPACE, "-o", "yaml").stdout)
+    values = values or {}
+    values.setdefault("app", {})["greeting"] = greeting
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="bench-values-") as f:
+        yaml.safe_dump(values, f)
+        f.flush()
+        result = helm(
+            "upgrade",
+            RELEASE,
+            str(REPO / "charts/fastapi-app"),
+            "-n",
+            NAMESPACE,
+            "--values",
+            f.name,
+            "--wait=watcher",
+            "--timeout",
+            "10m",
+            "--history-max",
+            "10",
+            check=False,
+            timeout=COMMAND_TIMEOUT_S,
+        )
+    return result.returncode, result.stdout[-2000:] + result.stderr[-1000:]
+
+
+# ------------------------------------------------------------------ measuring
+def pods() -> set[str]:
+    out = kubectl("get", "pods", "-n", NAMESPACE, "-l", SELECTOR, "-o", "json").stdout
+    return {p["metadata"]["name"] for p in json.loads(out)["items"]}
+
+
+def greeting_now() -> str:
+    with urllib.request.urlopen(f"{URL}/endpoint", timeout=5) as response:  # noqa: S310 (loopback)
+        return str(json.load(response)["Hello"])
+
+
+def pct(values: Iterable[float], q: float) -> float | None:
+    data = sorted(values)
+    if not data:
+        return None
+    rank = max(1, round(q / 100 * len(data) + 0.4999))  # nearest rank, like zdprobe
+    return round(data[min(rank, len(data)) - 1], 2)
+
+
+def latency(
+    report: Report, start_s: float | None = None, end_s: float | None = None
+) -> dict[str, Any]:
+    """p50/p99 of the successful /endpoint answers that started in [start_s, end_s]."""
+    lo = -1.0 if start_s is None else start_s
+    hi = float("inf") if end_s is None else end_s
+    ms = [
+        r.latency_ms
+        for r in report.results
+        if r.ok and r.path == "/endpoint" and lo <= r.start <= hi
+    ]
+    return {"count": len(ms), "p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99)}
+
+
+@dataclass
+class Rollout:
+    round: int
+    method: str  # "deploy.yml" | "helm --wait"
+    greeting: str
+    rc: int
+    wall_s: float
+    sent: int
+    failed: int
+    errors: dict[str, int]
+    quiet: dict[str, Any]
+    during: dict[str, Any]  # every request while the command ran
+    rolling: dict[str, Any]  # first answer of a new pod .. last answer of an old pod
+    rolling_window_s: float | None
+    rolled: bool
+    tail: str = field(default="", repr=False)
+
+
+def quiet_window(seconds: float) -> Report:
+    config = ProbeConfig(
+        url=URL,
+        path="/endpoint",
+        health_path="/health",
+        rate=RATE,
+        duration=seconds,
+        mode="keepalive",
+    )
+    return run(config)
+
+
+def measure(
+    round_no: int, method: str, greeting: str, action: Callable[[], tuple[int, str]], quiet_s: float
+) -> Rollout:
+    quiet = quiet_window(quiet_s)
+    old = pods()
+    config = ProbeConfig(
+        url=URL, path="/endpoint", health_path="/health", rate=RATE, duration=900, mode="keepalive"
+    )
+    with ProbeInBackground(config) as probe:
+        t0 = time.time()
+        rc, tail = action()
+        t1 = time.time()
+        time.sleep(TAIL_S)
+        report = probe.stop()
+    start, end = t0 - report.started_at, t1 - report.started_at
+    new_at = [r.start for r in report.results if r.pod and r.pod not in old]
+    old_at = [r.start for r in report.results if r.pod and r.pod in old]
+    window = (min(new_at), max(old_at)) if new_at and old_at else None
+    try:
+        rolled = greeting_now() == greeting
+    except OSError:
+        rolled = False
+    return Rollout(
+        round=round_no,
+        method=method,
+        greeting=greeting,
+        rc=rc,
+        wall_s=round(t1 - t0, 2),
+        sent=report.sent,
+        failed=report.failed,
+        errors=dict(report.outcomes_failed()),
+        quiet={**latency(quiet), "sent": quiet.sent, "failed": quiet.failed},
+        during=latency(report, start, end),
+        rolling=latency(report, *window) if window else latency(report, 0, -1),
+        rolling_window_s=round(window[1] - window[0], 2) if window else None,
+        rolled=rolled,
+        tail=tail if rc != 0 else "",
+    )
+
+
+# ------------------------------------------------------------------ output
+def med(values: Iterable[float | None]) -> float | None:
+    data = [v for v in values if v is not None]
+    return round(statistics.median(data), 2) if data else None
+
+
+def summarize(rollouts: list[Rollout]) -> dict[str, Any]:
+    by: dict[str, Any] = {}
+    for method in ("deploy.yml", "helm --wait"):
+        rs = [r for r in rollouts if r.method == method]
+        if not rs:
+            continue
+        walls = [r.wall_s for r in rs]
+        by[method] = {
+            "rollouts": len(rs),
+            "ok": sum(1 for r in rs if r.rc == 0 and r.rolled),
+            "wall_s_mean": round(statistics.mean(walls), 2),
+            "wall_s_median": med(walls),
+            "wall_s_min": min(walls),
+            "wall_s_max": max(walls),
+            "sent": sum(r.sent for r in rs),
+            "failed": sum(r.failed for r in rs),
+            "quiet_p50_ms": med(r.quiet["p50_ms"] for r in rs),
+            "quiet_p99_ms": med(r.quiet["p99_ms"] for r in rs),
+            "during_p50_ms": med(r.during["p50_ms"] for r in rs),
+            "during_p99_ms": med(r.during["p99_ms"] for r in rs),
+            "rolling_p50_ms": med(r.rolling["p50_ms"] for r in rs),
+            "rolling_p99_ms": med(r.rolling["p99_ms"] for r in rs),
+            "rolling_window_s_median": med(r.rolling_window_s for r in rs),
+        }
+    if "deploy.yml" in by and "helm --wait" in by:
+        d, h = by["deploy.yml"], by["helm --wait"]
+        by["ratio_deploy_over_helm"] = {
+            "mean": round(d["wall_s_mean"] / h["wall_s_mean"], 2),
+            "median": round(d["wall_s_median"] / h["wall_s_median"], 2),
+        }
+    return by
+
+
+def fmt(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
+def table(rollouts: list[Rollout], summary: dict[str, Any]) -> str:
+    head = (
+        f"{'round':>5} {'method':<12} {'rc':>3} {'wall s':>7} {'sent':>5} {'fail':>4} "
+        f"{'quiet p50/p99':>15} {'during p50/p99':>16} {'rolling p50/p99':>17} {'window s':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rollouts:
+        lines.append(
+            f"{r.round:>5} {r.method:<12} {r.rc:>3} {r.wall_s:>7} {r.sent:>5} {r.failed:>4} "
+            f"{fmt(r.quiet['p50_ms']) + '/' + fmt(r.quiet['p99_ms']):>15} "
+            f"{fmt(r.during['p50_ms']) + '/' + fmt(r.during['p99_ms']):>16} "
+            f"{fmt(r.rolling['p50_ms']) + '/' + fmt(r.rolling['p99_ms']):>17} "
+            f"{fmt(r.rolling_window_s):>8}"
+        )
+    lines.append("")
+    for method in ("deploy.yml", "helm --wait"):
+        s = summary.get(method)
+        if s:
+            lines.append(
+                f"{method:<12} wall mean {s['wall_s_mean']}s median {s['wall_s_median']}s "
+                f"(min {s['wall_s_min']}, max {s['wall_s_max']}); {s['sent']} requests, "
+                f"{s['failed']} failed; p50/p99 ms quiet {s['quiet_p50_ms']}/{s['quiet_p99_ms']}, "
+                f"during {s['during_p50_ms']}/{s['during_p99_ms']}, "
+                f"rolling {s['rolling_p50_ms']}/{s['rolling_p99_ms']}"
+            )
+    ratio = summary.get("ratio_deploy_over_helm")
+    if ratio:
+        lines.append(
+            f"ratio deploy.yml / helm --wait: mean {ratio['mean']}x, median {ratio['median']}x"
+        )
+    return "\n".join(lines)
+
+
+def plot(rollouts: list[Rollout], summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    methods = ("deploy.yml", "helm --wait")
+    colors = {"deploy.yml": "tab:blue", "helm --wait": "tab:orange"}
+    rounds = sorted({r.round for r in rollouts})
+    width = 0.38
+    for i, method in enumerate(methods):
+        walls = {r.round: r.wall_s for r in rollouts if r.method == method}
+        xs = [x + (i - 0.5) * width for x in rounds if x in walls]
+        ax1.bar(
+            xs, [walls[x] for x in rounds if x in walls], width, label=method, color=colors[method]
+        )
+    ax1.set_xticks(rounds, [f"round {x}" for x in rounds])
+    ax1.set_ylabel("wall time of the rollout (s)")
+    ratio = summary.get("ratio_deploy_over_helm", {}).get("mean")
+    ax1.set_title(f"wall time (deploy / helm = {ratio}x)" if ratio else "wall time")
+    ax1.legend()
+
+    groups = ["quiet", "during", "rolling"]
+    for i, method in enumerate(methods):
+        s = summary.get(method)
+        if not s:
+            continue
+        for j, q in enumerate(("p50", "p99")):
+            vals = [s.get(f"{g}_{q}_ms") or 0 for g in groups]
+            xs = [g * 2.2 + i * 1.0 + j * 0.45 for g in range(len(groups))]
+            ax2.bar(
+                xs,
+                vals,
+                0.42,
+                color=colors[method],
+                alpha=0.55 if q == "p50" else 1.0,
+                label=f"{method} {q}",
+            )
+    ax2.set_xticks([g * 2.2 + 0.7 for g in range(len(groups))], groups)
+    ax2.set_ylabel("latency of /endpoint (ms, median over rounds)")
+    ax2.set_title(f"latency at {RATE:.0f} req/s keep-alive")
+    ax2.legend(fontsize=8)
+    failed = sum(r.failed for r in rollouts)
+    sent = sum(r.sent for r in rollouts)
+    fig.suptitle(f"bench-rollout: {len(rollouts)} rollouts, {failed}/{sent} requests failed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.rollout", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rollouts of each kind (default 3)")
+    parser.add_argument("--version", default="0.0.2", help="image version (same in every rollout)")
+    parser.add_argument(
+        "--quiet-seconds", type=float, default=10.0, help="quiet window before each rollout"
+    )
+    parser.add_argument(
+        "--budget", type=float, default=900.0, help="stop starting rollouts after this (s)"
+    )
+    parser.add_argument("--database", choices=("copy", "none"), default="copy")
+    parser.add_argument("--json", type=Path, default=REPO / "reports/bench-rollout.json")
+    parser.add_argument("--plot", type=Path, default=REPO / "reports/bench-rollout.png")
+    parser.add_argument("--keep", action="store_true", help="leave the namespace for inspection")
+    args = parser.parse_args(argv)
+    if not 1 <= args.rounds <= 10 or not 60 <= args.budget <= 1800:
+        parser.error("--rounds must be 1..10 and --budget 60..1800")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.plot.parent.mkdir(parents=True, exist_ok=True)
+
+    began = time.monotonic()
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    rollouts: list[Rollout] = []
+    truncated = False
+    setup_s = 0.0
+    try:
+        prepare_namespace(args.database)
+        print(f"set-up: deploy.yml {args.version} into {NAMESPACE} (not measured)", flush=True)
+        rc, tail = run_deploy(args.version, "Bench-setup", args.database)
+        setup_s = round(time.monotonic() - began, 1)
+        if rc != 0:
+            print(tail, file=sys.stderr)
+            raise RuntimeError(f"set-up deploy failed (rc {rc})")
+        print(f"set-up done in {setup_s}s", flush=True)
+        flip = 0
+        longest = 120.0
+        for round_no in range(1, args.rounds + 1):
+            order = ["deploy.yml", "helm --wait"]
+            if round_no % 2 == 0:
+                order.reverse()  # neither method always goes first
+            for method in order:
+                if time.monotonic() - began + longest + args.quiet_seconds + TAIL_S > args.budget:
+                    truncated = True
+                    break
+                flip += 1
+                greeting = f"Bench-{'AB'[flip % 2]}"
+
+                def action(m: str = method, g: str = greeting) -> tuple[int, str]:
+                    if m == "deploy.yml":
+                        return run_deploy(args.version, g, args.database)
+                    return run_bare_helm(g)
+
+                r = measure(round_no, method, greeting, action, args.quiet_seconds)
+                longest = max(longest, r.wall_s * 1.2)
+                rollouts.append(r)
+                print(
+                    f"round {round_no} {method}: rc {r.rc} in {r.wall_s}s, "
+                    f"{r.failed}/{r.sent} failed, rolled {r.rolled}",
+                    flush=True,
+                )
+                if r.rc != 0:
+                    print(r.tail, file=sys.stderr)
+            if truncated:
+                print(
+                    f"budget of {args.budget:.0f}s reached: stopping after {len(rollouts)} rollouts"
+                )
+                break
+    finally:
+        if not args.keep:
+            clean_up()
+
+    summary = summarize(rollouts)
+    doc = {
+        "benchmark": "bench-rollout",
+        "started_at": started_at,
+        "elapsed_s": round(time.monotonic() - began, 1),
+        "setup_s": setup_s,
+        "settings": {
+            "namespace": NAMESPACE,
+            "release": RELEASE,
+            "url": URL,
+            "version": args.version,
+            "rounds": args.rounds,
+            "rate": RATE,
+            "mode": "keepalive",
+            "path": "/endpoint",
+            "health_path": "/health",
+            "quiet_seconds": args.quiet_seconds,
+            "tail_seconds": TAIL_S,
+            "database": args.database,
+            "budget_s": args.budget,
+            "truncated": truncated,
+        },
+        "summary": summary,
+        "rollouts": [asdict(r) for r in rollouts],
+    }
+    args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    print()
+    print(table(rollouts, summary))
+    print(f"\nreport: {args.json}")
+    if rollouts:
+        plot(rollouts, summary, args.plot)
+        print(f"plot: {args.plot}")
+    bad = [r for r in rollouts if r.rc != 0 or not r.rolled]
+    return 1 if bad or not rollouts else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
