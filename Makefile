@@ -85,8 +85,9 @@ cluster-status: deps ## Show the local cluster's components and node.
 
 # -------------------------------------------------------------------- deploying
 .PHONY: deploy
-deploy: deps ## Deploy VERSION (default 0.0.1) with the local inventory.
-	ansible-playbook deploy.yml -e version=$(VERSION)
+INVENTORY ?= inventory/local
+deploy: deps $(if $(filter inventory/local,$(INVENTORY)),cluster-up) ## Deploy VERSION (default 0.0.1) to INVENTORY (default inventory/local, brought up if missing).
+	ansible-playbook -i $(INVENTORY) deploy.yml -e version=$(VERSION)
 
 # ---------------------------------------------------------------------- images
 .PHONY: base-image wheelhouse app-image

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,13 @@ BIN = Path(sys.executable).parent
 TOOLS = Path(os.environ.get("ZDK_CACHE", Path.home() / ".cache/fastapi-zdk")) / "tools/bin"
 NAMESPACE = "fastapi-app"
 URL = "http://127.0.0.1:30080"
+# 0.0.2 answers "Universe" where 0.0.1 said "World": a change anyone can see.
+UNIVERSE = ("-e", json.dumps({"zdk_extra_values": {"app": {"greeting": "Universe"}}}))
+
+
+def greeting() -> str:
+    with urllib.request.urlopen(f"{URL}/endpoint", timeout=5) as response:  # noqa: S310 (loopback)
+        return str(json.load(response)["Hello"])
 
 
 def deploy(version: str, *extra: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
@@ -97,11 +107,12 @@ def test_deploy_v1_then_v2_without_failed_requests(cluster: Cluster, tmp_path: P
     first = deploy("0.0.1")
     assert first.returncode == 0, first.stdout[-3000:]
     assert set(pod_versions(cluster).values()) == {"0.0.1"}
+    assert greeting() == "World"
 
     config = ProbeConfig(url=URL, path="/endpoint", health_path="/health", rate=20, duration=900)
     started = time.monotonic()
     with ProbeInBackground(config) as probe:
-        second = deploy("0.0.2")
+        second = deploy("0.0.2", *UNIVERSE)
         time.sleep(3)  # let the last old pod finish draining under traffic
         report = probe.stop()
     report.write_json(tmp_path / "probe.json")
@@ -113,12 +124,13 @@ def test_deploy_v1_then_v2_without_failed_requests(cluster: Cluster, tmp_path: P
     assert report.failed == 0, report.text_summary()
     assert report.versions_in_order()[-1] == "0.0.2"
     assert set(pod_versions(cluster).values()) == {"0.0.2"}
+    assert greeting() == "Universe"
 
 
 def test_redeploy_of_the_same_version_changes_nothing(cluster: Cluster) -> None:
     before_revision = helm_revision(cluster)
     before_pods = pod_versions(cluster)
-    again = deploy("0.0.2")
+    again = deploy("0.0.2", *UNIVERSE)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "unchanged at revision" in again.stdout
     assert helm_revision(cluster) == before_revision
@@ -145,3 +157,33 @@ def test_rollout_that_cannot_start_is_rolled_back_fast(cluster: Cluster) -> None
     assert elapsed < 240, f"fail-fast took {elapsed:.0f}s"
     assert helm_revision(cluster) == revision + 2  # the failed upgrade + the rollback
     assert set(pod_versions(cluster).values()) == {"0.0.2"}
+
+
+def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # A real broken build: the app's module raises at import, so uvicorn exits at start-up.
+    broken = tmp_path / "app"
+    shutil.copytree(
+        REPO / "app", broken, ignore=shutil.ignore_patterns("tests", "bench", "__pycache__")
+    )
+    main = broken / "fastapi_app" / "main.py"
+    main.write_text('raise SystemExit("deliberately broken release")\n' + main.read_text())
+    revision = helm_revision(cluster)
+
+    config = ProbeConfig(url=URL, path="/endpoint", health_path="/health", rate=20, duration=900)
+    with ProbeInBackground(config) as probe:
+        failed = deploy("0.0.3-broken", "-e", f"zdk_app_dir={broken}", *UNIVERSE)
+        report = probe.stop()
+    print(f"broken release under load: {report.sent} sent, {report.failed} failed")
+    assert failed.returncode != 0
+    verify_time = re.search(
+        r"verify\s+failed\s+for\s+0\.0\.3-broken\s+after\s+([0-9.]+)s", failed.stdout
+    )
+    assert verify_time, failed.stdout[-3000:]
+    assert float(verify_time.group(1)) < 60, "the failure must be seen fast, not at a timeout"
+    assert "rolled back to revision" in failed.stdout
+    assert report.failed == 0, report.text_summary()
+    assert helm_revision(cluster) == revision + 2  # the failed upgrade + the rollback
+    assert set(pod_versions(cluster).values()) == {"0.0.2"}
+    assert greeting() == "Universe"
