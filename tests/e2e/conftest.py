@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from zdprobe import ProbeConfig, ProbeInBackground, Report
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("ZDK_STATE_DIR", "/var/lib/fastapi-zdk"))
@@ -69,3 +72,33 @@ def podman(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]
         timeout=timeout,
         check=True,
     )
+
+
+@contextmanager
+def probing(url: str, rate: float = 20, health: bool = True) -> Iterator[dict[str, Report]]:
+    """Probe `url` with keep-alive clients and with a fresh connection per request at
+    once, while the block runs; the dict holds both reports ("keepalive", "fresh") after it.
+    Each probe is bounded (15 min) and sends only to the given loopback URL."""
+    reports: dict[str, Report] = {}
+    configs = {
+        mode: ProbeConfig(
+            url=url,
+            path="/endpoint",
+            health_path="/health" if health and mode == "keepalive" else None,
+            rate=rate,
+            duration=900,
+            mode=mode,
+        )
+        for mode in ("keepalive", "fresh")
+    }
+    with (
+        ProbeInBackground(configs["keepalive"]) as keepalive,
+        ProbeInBackground(configs["fresh"]) as fresh,
+    ):
+        yield reports
+        reports["keepalive"] = keepalive.stop()
+        reports["fresh"] = fresh.stop()
+
+
+def describe(reports: dict[str, Report]) -> str:
+    return "; ".join(f"{mode}: {r.sent} sent, {r.failed} failed" for mode, r in reports.items())

@@ -15,9 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from zdprobe import ProbeConfig, ProbeInBackground
 
-from .conftest import REPO, Cluster
+from .conftest import REPO, Cluster, describe, probing
 
 pytestmark = pytest.mark.e2e
 
@@ -109,20 +108,17 @@ def test_deploy_v1_then_v2_without_failed_requests(cluster: Cluster, tmp_path: P
     assert set(pod_versions(cluster).values()) == {"0.0.1"}
     assert greeting() == "World"
 
-    config = ProbeConfig(url=URL, path="/endpoint", health_path="/health", rate=20, duration=900)
     started = time.monotonic()
-    with ProbeInBackground(config) as probe:
+    with probing(URL) as reports:
         second = deploy("0.0.2", *UNIVERSE)
         time.sleep(3)  # let the last old pod finish draining under traffic
-        report = probe.stop()
-    report.write_json(tmp_path / "probe.json")
-    print(
-        f"deploy 0.0.2 took {time.monotonic() - started:.1f}s; probe: {report.sent} sent, "
-        f"{report.failed} failed, versions {report.versions_in_order()}"
-    )
+    for mode, report in reports.items():
+        report.write_json(tmp_path / f"probe-{mode}.json")
+    print(f"deploy 0.0.2 took {time.monotonic() - started:.1f}s; {describe(reports)}")
     assert second.returncode == 0, second.stdout[-3000:]
-    assert report.failed == 0, report.text_summary()
-    assert report.versions_in_order()[-1] == "0.0.2"
+    for report in reports.values():
+        assert report.failed == 0, report.text_summary()
+    assert reports["keepalive"].versions_in_order() == ["0.0.1", "0.0.2"]
     assert set(pod_versions(cluster).values()) == {"0.0.2"}
     assert greeting() == "Universe"
 
@@ -168,14 +164,12 @@ def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
         REPO / "app", broken, ignore=shutil.ignore_patterns("tests", "bench", "__pycache__")
     )
     main = broken / "fastapi_app" / "main.py"
-    main.write_text('raise SystemExit("deliberately broken release")\n' + main.read_text())
+    main.write_text(main.read_text() + '\nraise SystemExit("deliberately broken release")\n')
     revision = helm_revision(cluster)
 
-    config = ProbeConfig(url=URL, path="/endpoint", health_path="/health", rate=20, duration=900)
-    with ProbeInBackground(config) as probe:
+    with probing(URL) as reports:
         failed = deploy("0.0.3-broken", "-e", f"zdk_app_dir={broken}", *UNIVERSE)
-        report = probe.stop()
-    print(f"broken release under load: {report.sent} sent, {report.failed} failed")
+    print(f"broken release under load: {describe(reports)}")
     assert failed.returncode != 0
     verify_time = re.search(
         r"verify\s+failed\s+for\s+0\.0\.3-broken\s+after\s+([0-9.]+)s", failed.stdout
@@ -183,7 +177,8 @@ def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
     assert verify_time, failed.stdout[-3000:]
     assert float(verify_time.group(1)) < 60, "the failure must be seen fast, not at a timeout"
     assert "rolled back to revision" in failed.stdout
-    assert report.failed == 0, report.text_summary()
+    for report in reports.values():
+        assert report.failed == 0, report.text_summary()
     assert helm_revision(cluster) == revision + 2  # the failed upgrade + the rollback
     assert set(pod_versions(cluster).values()) == {"0.0.2"}
     assert greeting() == "Universe"
