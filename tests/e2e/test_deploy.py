@@ -182,3 +182,69 @@ def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
     assert helm_revision(cluster) == revision + 2  # the failed upgrade + the rollback
     assert set(pod_versions(cluster).values()) == {"0.0.2"}
     assert greeting() == "Universe"
+
+
+def lease(holder: str, renewed: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "fastapi-app-deploy", "namespace": NAMESPACE},
+            "spec": {
+                "holderIdentity": holder,
+                "leaseDurationSeconds": 900,
+                "acquireTime": renewed,
+                "renewTime": renewed,
+            },
+        }
+    )
+
+
+def test_second_concurrent_deploy_is_refused_and_a_stale_lock_expires(cluster: Cluster) -> None:
+    revision = helm_revision(cluster)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    cluster.kubectl_run("apply", "-f", "-", stdin=lease("ops@elsewhere:42 deploy 9.9.9", now))
+    try:
+        refused = deploy("0.0.4", *UNIVERSE)
+        assert refused.returncode != 0
+        assert re.search(r"another\s+deploy\s+holds\s+the\s+lock", refused.stdout)
+        assert "ops@elsewhere:42" in refused.stdout
+        assert helm_revision(cluster) == revision
+        # The other deploy's lock is left alone.
+        holder = cluster.kubectl_run(
+            "-n",
+            NAMESPACE,
+            "get",
+            "lease",
+            "fastapi-app-deploy",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ).stdout
+        assert holder == "ops@elsewhere:42 deploy 9.9.9"
+    finally:
+        cluster.kubectl_run("-n", NAMESPACE, "delete", "lease", "fastapi-app-deploy", check=False)
+
+    # A lock not renewed for longer than its duration is taken over.
+    stale = "2020-01-01T00:00:00.000000Z"
+    cluster.kubectl_run("apply", "-f", "-", stdin=lease("crashed@host:1 deploy 0.0.1", stale))
+    taken = deploy("0.0.2", *UNIVERSE)
+    assert taken.returncode == 0, taken.stdout[-3000:]
+    leftover = cluster.kubectl_run(
+        "-n", NAMESPACE, "get", "lease", "fastapi-app-deploy", check=False
+    )
+    assert leftover.returncode != 0, "the deploy must release the lock it took over"
+
+
+def test_invalid_values_are_refused_before_anything_changes(cluster: Cluster) -> None:
+    revision = helm_revision(cluster)
+    too_short = {"zdk_extra_values": {"terminationGracePeriodSeconds": 5}}
+    bad = deploy("0.0.2", "-e", json.dumps(too_short))
+    assert bad.returncode != 0
+    assert "terminationGracePeriodSeconds" in bad.stdout
+    assert helm_revision(cluster) == revision
+    assert (
+        cluster.kubectl_run(
+            "-n", NAMESPACE, "get", "lease", "fastapi-app-deploy", check=False
+        ).returncode
+        != 0
+    ), "no orphaned lock"
