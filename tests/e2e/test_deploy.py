@@ -34,6 +34,10 @@ def greeting() -> str:
 
 
 def deploy(version: str, *extra: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    return playbook("deploy.yml", "-e", f"version={version}", *extra, timeout=timeout)
+
+
+def playbook(path: str, *extra: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.update(
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
@@ -41,7 +45,7 @@ def deploy(version: str, *extra: str, timeout: float = 1200) -> subprocess.Compl
         PATH=f"{BIN}:{TOOLS}:{env.get('PATH', '')}",
     )
     result = subprocess.run(
-        [str(BIN / "ansible-playbook"), "deploy.yml", "-e", f"version={version}", *extra],
+        [str(BIN / "ansible-playbook"), path, *extra],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -248,3 +252,29 @@ def test_invalid_values_are_refused_before_anything_changes(cluster: Cluster) ->
         ).returncode
         != 0
     ), "no orphaned lock"
+
+
+def test_status_and_rollback_runbook(cluster: Cluster) -> None:
+    """docs/runbooks/rollback.md, step by step: read the status, roll back to the
+    previous revision, see the previous version serve, then deploy forward again."""
+    status = playbook("playbooks/status.yml")
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert "0.0.2" in status.stdout
+    revision = helm_revision(cluster)
+
+    with probing(URL) as reports:
+        back = playbook("playbooks/rollback.yml", "-e", "revision=1")
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert set(pod_versions(cluster).values()) == {"0.0.1"}
+    assert greeting() == "World"
+    assert helm_revision(cluster) == revision + 1
+    for report in reports.values():
+        assert report.failed == 0, report.text_summary()
+
+    bad = playbook("playbooks/rollback.yml", "-e", "revision=abc")
+    assert bad.returncode != 0
+    assert "invalid revision" in bad.stdout
+
+    forward = deploy("0.0.2", *UNIVERSE)
+    assert forward.returncode == 0, forward.stdout[-3000:]
+    assert greeting() == "Universe"
