@@ -12,8 +12,10 @@ and removes them at the end. Needs the local cluster (`make cluster-up`). Only t
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -47,6 +49,7 @@ SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component!=m
 RATE = 20.0
 TAIL_S = 3.0  # keep probing after the command: the last old pod drains under traffic
 COMMAND_TIMEOUT_S = 600
+VERIFIED = re.compile(r"rollout verified in ([0-9.]+)s")
 
 if NAMESPACE == SOURCE_NAMESPACE:  # pragma: no cover - a guard against edits
     raise SystemExit("the benchmark must never run in the app's namespace")
@@ -121,9 +124,13 @@ def clean_up() -> None:
 
 # ------------------------------------------------------------------ the two ways to roll
 def deploy_argv(version: str, greeting: str, database: str) -> list[str]:
-    extra = {
-        "zdk_extra_values": {"service": {"nodePort": NODE_PORT}, "app": {"greeting": greeting}}
+    # fullnameOverride: deploy.yml verifies the Deployment named after the release.
+    values = {
+        "fullnameOverride": RELEASE,
+        "service": {"nodePort": NODE_PORT},
+        "app": {"greeting": greeting},
     }
+    extra = {"zdk_extra_values": values}
     argv = [
         str(BIN / "ansible-playbook"),
         "deploy.yml",
@@ -174,9 +181,33 @@ def run_bare_helm(greeting: str) -> tuple[int, str]:
 
 
 # ------------------------------------------------------------------ measuring
-def pods() -> set[str]:
+def pods() -> dict[str, float]:
+    """The release's pods and their creation times (epoch seconds)."""
     out = kubectl("get", "pods", "-n", NAMESPACE, "-l", SELECTOR, "-o", "json").stdout
-    return {p["metadata"]["name"] for p in json.loads(out)["items"]}
+    return {
+        p["metadata"]["name"]: calendar.timegm(
+            time.strptime(p["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+        )
+        for p in json.loads(out)["items"]
+    }
+
+
+def rolling_window(
+    report: Report, old: dict[str, float], now: dict[str, float]
+) -> tuple[float, float] | None:
+    """From the creation of the first new pod to the last answer of an old pod or the
+    first answer of a new one, whichever is later (probe offsets, seconds).
+
+    Keep-alive connections stay on one pod until it closes them, so the answers of old and
+    new pods barely overlap; the creation time is where the rollout really starts."""
+    created = [t for name, t in now.items() if name not in old]
+    new_at = [r.start for r in report.results if r.pod and r.pod not in old]
+    old_at = [r.start for r in report.results if r.pod and r.pod in old]
+    if not created or not new_at:
+        return None
+    start = min(created) - report.started_at
+    end = max([min(new_at), *old_at])
+    return (start, end) if end > start else None
 
 
 def greeting_now() -> str:
@@ -218,9 +249,11 @@ class Rollout:
     errors: dict[str, int]
     quiet: dict[str, Any]
     during: dict[str, Any]  # every request while the command ran
-    rolling: dict[str, Any]  # first answer of a new pod .. last answer of an old pod
+    rolling: dict[str, Any]  # see rolling_window()
     rolling_window_s: float | None
     rolled: bool
+    # deploy.yml only: seconds its verify step waited for the rollout (from its report).
+    verify_s: float | None = None
     tail: str = field(default="", repr=False)
 
 
@@ -251,9 +284,7 @@ def measure(
         time.sleep(TAIL_S)
         report = probe.stop()
     start, end = t0 - report.started_at, t1 - report.started_at
-    new_at = [r.start for r in report.results if r.pod and r.pod not in old]
-    old_at = [r.start for r in report.results if r.pod and r.pod in old]
-    window = (min(new_at), max(old_at)) if new_at and old_at else None
+    window = rolling_window(report, old, pods())
     try:
         rolled = greeting_now() == greeting
     except OSError:
@@ -272,6 +303,7 @@ def measure(
         rolling=latency(report, *window) if window else latency(report, 0, -1),
         rolling_window_s=round(window[1] - window[0], 2) if window else None,
         rolled=rolled,
+        verify_s=float(m.group(1)) if (m := VERIFIED.search(tail)) else None,
         tail=tail if rc != 0 else "",
     )
 
@@ -305,6 +337,7 @@ def summarize(rollouts: list[Rollout]) -> dict[str, Any]:
             "rolling_p50_ms": med(r.rolling["p50_ms"] for r in rs),
             "rolling_p99_ms": med(r.rolling["p99_ms"] for r in rs),
             "rolling_window_s_median": med(r.rolling_window_s for r in rs),
+            "verify_s_median": med(r.verify_s for r in rs),
         }
     if "deploy.yml" in by and "helm --wait" in by:
         d, h = by["deploy.yml"], by["helm --wait"]
@@ -343,6 +376,11 @@ def table(rollouts: list[Rollout], summary: dict[str, Any]) -> str:
                 f"{s['failed']} failed; p50/p99 ms quiet {s['quiet_p50_ms']}/{s['quiet_p99_ms']}, "
                 f"during {s['during_p50_ms']}/{s['during_p99_ms']}, "
                 f"rolling {s['rolling_p50_ms']}/{s['rolling_p99_ms']}"
+                + (
+                    f"; deploy.yml's verify step waited {s['verify_s_median']}s (median)"
+                    if s.get("verify_s_median") is not None
+                    else ""
+                )
             )
     ratio = summary.get("ratio_deploy_over_helm")
     if ratio:
