@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -14,6 +16,17 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 RunAnsible = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def load_plugin(relative: str) -> ModuleType:
+    """Import one of the kit's plugin files (plugins/...) the way Ansible finds it: by path."""
+    path = REPO / "plugins" / relative
+    spec = importlib.util.spec_from_file_location(f"zdk_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def ansible_env(**extra: str) -> dict[str, str]:

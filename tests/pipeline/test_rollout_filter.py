@@ -1,26 +1,15 @@
-"""The verify role's rollout judgement (roles/verify/filter_plugins/rollout.py)."""
+"""The rollout and pod judgement shared by verify, migrate and status
+(plugins/filter/rollout.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-from types import ModuleType
 from typing import Any
 
-from .conftest import REPO
+import pytest
 
+from .conftest import load_plugin
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "zdk_rollout", REPO / "roles" / "verify" / "filter_plugins" / "rollout.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-rollout = _load()
+rollout = load_plugin("filter/rollout.py")
 
 
 def deployment(
@@ -129,3 +118,93 @@ def test_unobserved_generation_is_not_complete() -> None:
 
 def test_missing_deployment_is_progressing() -> None:
     assert rollout.rollout_state([], "fastapi-app")["state"] == "progressing"
+
+
+def test_fails_fast_on_an_oom_killed_container() -> None:
+    oom = pod("a", "new", ready=False)
+    oom["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"reason": "OOMKilled"}}
+    state = rollout.rollout_state([deployment(updated=1), *RS, oom], "fastapi-app")
+    assert state["state"] == "failed"
+    assert "OOMKilled" in state["reason"]
+
+
+def test_pods_of_other_owners_are_ignored() -> None:
+    job_pod = pod("migrate", "not-a-replicaset", waiting="CrashLoopBackOff")
+    job_pod["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "fastapi-app-migrate-0-0-2"}]
+    state = rollout.rollout_state(
+        [deployment(), *RS, pod("a", "new"), pod("b", "new"), job_pod], "fastapi-app"
+    )
+    assert state["state"] == "complete"
+    assert rollout.deployment_pods([*RS, pod("a", "new"), job_pod], "fastapi-app") == [
+        pod("a", "new")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "restartCount": 4,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                        "lastState": {"terminated": {"reason": "Error"}},
+                    }
+                ],
+            },
+            "CrashLoopBackOff, last Error (restarts 4)",
+        ),
+        (
+            {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {"restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff"}}}
+                ],
+            },
+            "ImagePullBackOff",
+        ),
+        (
+            {
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [
+                    {
+                        "restartCount": 1,
+                        "state": {"running": {}},
+                        "lastState": {"terminated": {"reason": "OOMKilled"}},
+                    }
+                ],
+            },
+            "Running, ready, last OOMKilled (restarts 1)",
+        ),
+        (
+            {
+                "phase": "Pending",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+                ],
+            },
+            "Pending: Unschedulable",
+        ),
+        (
+            {
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [{"restartCount": 0, "state": {"running": {}}}],
+            },
+            "Running, not ready",
+        ),
+    ],
+)
+def test_pod_state_names_the_real_state_not_the_phase(
+    status: dict[str, Any], expected: str
+) -> None:
+    assert rollout.pod_state({"metadata": {"name": "p"}, "status": status}) == expected
+
+
+def test_terminating_pod() -> None:
+    terminating = pod("a", "old")
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert rollout.pod_state(terminating) == "Terminating"

@@ -1,0 +1,48 @@
+"""Names from what helm rendered (plugins/filter/workload.py), for any nameOverride or
+fullnameOverride, checked on real renders of the chart."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, load_plugin
+
+workload = load_plugin("filter/workload.py").workload
+HELM = Path.home() / ".cache/fastapi-zdk/tools/bin/helm"
+
+
+def render(release: str, *values: str) -> str:
+    helm = str(HELM) if HELM.exists() else "helm"
+    args = [helm, "template", release, str(REPO / "charts/fastapi-app"), "--namespace", "ns"]
+    for value in values:
+        args += ["--set", value]
+    return subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+@pytest.mark.parametrize(
+    ("release", "values", "name", "instance_name"),
+    [
+        ("fastapi-app", (), "fastapi-app", "fastapi-app"),
+        ("shop", (), "shop-fastapi-app", "fastapi-app"),
+        ("shop", ("fullnameOverride=other",), "other", "fastapi-app"),
+        ("shop", ("nameOverride=api",), "shop-api", "api"),
+    ],
+)
+def test_names_follow_the_render(
+    release: str, values: tuple[str, ...], name: str, instance_name: str
+) -> None:
+    found = workload(render(release, *values))
+    assert found["deployment"] == name
+    assert found["service"] == name
+    assert found["port"] == 8000
+    assert found["selector"] == (
+        f"app.kubernetes.io/instance={release},app.kubernetes.io/name={instance_name}"
+    )
+
+
+def test_a_manifest_without_a_deployment_is_refused() -> None:
+    with pytest.raises(ValueError, match="expected one Deployment"):
+        workload("kind: Service\nmetadata: {name: x}\n")
