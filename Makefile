@@ -53,7 +53,13 @@ unit: deps ## Fast tests: app handlers and settings, chart rendering, role specs
 component: deps ## Real uvicorn processes with real signals; migrations on a real PostgreSQL.
 	$(PYTEST) -m component
 
-e2e: deps cluster-up ## End-to-end tests on the local cluster (brings it up first).
+# The clean-up test tears the cluster down only when this run brought it up (or under
+# CI=true): a cluster that was already running is the user's, with their deployment.
+STARTED_BY_TESTS := /var/lib/fastapi-zdk/started-by-make-test
+e2e: deps ## End-to-end tests on the local cluster (brings it up first), in namespaces of their own.
+	@if scripts/cluster-answers.sh; then was_up=yes; else was_up=no; fi; \
+	$(MAKE) --no-print-directory cluster-up; \
+	if [ "$$was_up" = no ]; then touch $(STARTED_BY_TESTS); else rm -f $(STARTED_BY_TESTS); fi
 	$(PYTEST) -m e2e
 
 e2e-cluster-down: deps ## Take the local cluster down and assert nothing is left behind.

@@ -124,9 +124,7 @@ def clean_up() -> None:
 
 # ------------------------------------------------------------------ the two ways to roll
 def deploy_argv(version: str, greeting: str, database: str) -> list[str]:
-    # fullnameOverride: deploy.yml verifies the Deployment named after the release.
     values = {
-        "fullnameOverride": RELEASE,
         "service": {"nodePort": NODE_PORT},
         "app": {"greeting": greeting},
     }

@@ -1,17 +1,33 @@
 """Fixtures for end-to-end tests on the local cluster (make cluster-up).
 
-Without a cluster these tests skip on a workstation and FAIL under CI=true: a
-missing prerequisite must never pass silently.
+The suite leaves the user's own deployment alone: every test module deploys into a
+`Target` of its own (namespace zdk-e2e-<name>, its own release, NodePort, PostgreSQL
+database and image repository), made and removed by fixtures, and drives the real
+playbooks with the same inventory through the variables a user would set
+(zdk_namespace, zdk_release, ...). Assertions use revisions the test itself created.
+Leftovers of an interrupted earlier run are removed first; the user's default release
+is recorded at the start and must be exactly the same at the end
+(test_user_release.py).
+
+Without a cluster these tests skip on a workstation and FAIL under CI=true: a missing
+prerequisite must never pass silently.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import secrets
 import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from zdprobe import ProbeConfig, ProbeInBackground, Report
@@ -21,6 +37,21 @@ STATE_DIR = Path(os.environ.get("ZDK_STATE_DIR", "/var/lib/fastapi-zdk"))
 KUBECONFIG = STATE_DIR / "kubeconfig"
 KUBECTL = STATE_DIR / "kubectl"
 REGISTRY = "127.0.0.1:5000"
+BIN = Path(sys.executable).parent
+TOOLS = Path(os.environ.get("ZDK_CACHE", Path.home() / ".cache/fastapi-zdk")) / "tools/bin"
+HELM = TOOLS / "helm"
+
+# Everything the suite makes carries this label (namespaces) or prefix (databases).
+TEST_LABEL = "fastapi-zdk.io/test-suite"
+TEST_PREFIX = "zdk-e2e-"
+DB_PREFIX = "zdk_e2e_"
+# Where the suite's images go: never the user's repository (tags stay theirs).
+TEST_REPOSITORY = f"{REGISTRY}/zdk-e2e/fastapi-app"
+# The user's release, as inventory/local names it.
+USER_NAMESPACE = "fastapi-app"
+USER_RELEASE = "fastapi-app"
+PG_SOCKET_DIR = "/run/fastapi-zdk/postgresql"
+PG_HOST_IN_CLUSTER = "postgresql.platform.svc.cluster.local"
 
 
 def require(condition: bool, reason: str) -> None:
@@ -52,6 +83,328 @@ class Cluster:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result
 
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl_run(*args, "-o", "json").stdout)
+
+    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> str:
+        result = subprocess.run(
+            [str(HELM), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+
+def psql(sql: str) -> str:
+    """SQL as the PostgreSQL superuser of the local cluster (statements on stdin, so no
+    password ever shows on a command line)."""
+    return subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-h",
+            PG_SOCKET_DIR,
+            "-p",
+            "5432",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qtAX",
+            "-d",
+            "postgres",
+        ],
+        input=sql,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
+def ansible_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{BIN}:{TOOLS}:{env.get('PATH', '')}",
+    )
+    return env
+
+
+def run_playbook(path: str, *extra: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook from the repo root with the default inventory (inventory/local)."""
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), path, *extra],
+        cwd=REPO,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    sys.stdout.write(result.stdout[-6000:])
+    return result
+
+
+def flat(text: str) -> str:
+    """Output with every run of white space as one space (Ansible folds long lines)."""
+    return " ".join(text.split())
+
+
+def runbook_block(runbook: str, heading: str) -> str:
+    """The first ```bash block under `heading` in docs/runbooks/<runbook>: tests run the
+    runbooks' commands as they stand."""
+    text = (REPO / "docs" / "runbooks" / runbook).read_text()
+    section = text.split(f"\n{heading}\n", 1)[1]
+    return section.split("```bash\n", 1)[1].split("\n```", 1)[0]
+
+
+def run_bash(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["bash", "-c", script],
+        env={**ansible_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    sys.stdout.write(result.stdout[-4000:] + result.stderr[-2000:])
+    return result
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = (
+            merged(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
+    return out
+
+
+@dataclass
+class Running:
+    """An ansible-playbook started in the background (its own session, as a terminal
+    job), with its output in a file."""
+
+    process: subprocess.Popen[str]
+    output: Path
+    started: float = field(default_factory=time.monotonic)
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 300) -> float:
+        """Wait until the output matches `pattern`; returns seconds since the start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.text()):
+                return time.monotonic() - self.started
+            if self.process.poll() is not None:
+                raise AssertionError(f"playbook ended before {pattern!r}:\n{self.text()[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} not seen in {timeout}s:\n{self.text()[-3000:]}")
+
+    def wait_for_release_status(self, target: Target, status: str, timeout: float = 300) -> None:
+        """Return the moment helm writes a record of `target`'s release with this status
+        (e.g. pending-upgrade: helm is mid-operation), watching helm's release Secrets."""
+        import kubernetes
+
+        kube: Any = kubernetes  # the client's watch API is untyped
+        api = kube.client.CoreV1Api(
+            kube.config.new_client_from_config(str(target.cluster.kubeconfig))
+        )
+        selector = f"owner=helm,name={target.release},status={status}"
+        stream = kube.watch.Watch()
+        for _ in stream.stream(
+            api.list_namespaced_secret,
+            target.namespace,
+            label_selector=selector,
+            timeout_seconds=int(timeout),
+        ):
+            stream.stop()
+            return
+        raise AssertionError(f"release never {status} in {timeout}s:\n{self.text()[-3000:]}")
+
+    def interrupt(self, signum: int, group: bool) -> None:
+        """Send `signum` like a terminal's Ctrl-C (to the job's process group) or like
+        `kill` (to the ansible-playbook process only)."""
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
+            os.kill(self.process.pid, signum)
+
+    def finish(self, timeout: float = 600) -> int:
+        return self.process.wait(timeout=timeout)
+
+
+@dataclass
+class Target:
+    """An isolated place to deploy to: namespace, release, NodePort, database, image
+    repository of its own. Playbooks reach it through the inventory's variables."""
+
+    cluster: Cluster
+    name: str
+    node_port: int
+    release: str = "fastapi-app"
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def namespace(self) -> str:
+        return f"{TEST_PREFIX}{self.name}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.node_port}"
+
+    @property
+    def lock_name(self) -> str:
+        return f"{self.release}-deploy-lock"
+
+    def variables(self, values: dict[str, Any] | None = None) -> list[str]:
+        chart_values = merged(
+            merged({"service": {"nodePort": self.node_port}}, self.values), values or {}
+        )
+        return [
+            "-e",
+            json.dumps(
+                {
+                    "zdk_namespace": self.namespace,
+                    "zdk_release": self.release,
+                    "zdk_image_repository": TEST_REPOSITORY,
+                    "zdk_extra_values": chart_values,
+                }
+            ),
+        ]
+
+    def playbook(
+        self, path: str, *extra: str, values: dict[str, Any] | None = None, timeout: float = 1200
+    ) -> subprocess.CompletedProcess[str]:
+        return run_playbook(path, *self.variables(values), *extra, timeout=timeout)
+
+    def deploy(
+        self, version: str, *extra: str, values: dict[str, Any] | None = None, timeout: float = 1200
+    ) -> subprocess.CompletedProcess[str]:
+        return self.playbook("deploy.yml", "-e", f"version={version}", *extra, values=values)
+
+    def start(
+        self, path: str, *extra: str, values: dict[str, Any] | None = None, log: Path
+    ) -> Running:
+        """Start a playbook in the background, in a session of its own (like a
+        terminal job), so a test can signal it."""
+        handle = log.open("w")
+        process = subprocess.Popen(
+            [str(BIN / "ansible-playbook"), path, *self.variables(values), *extra],
+            cwd=REPO,
+            env=ansible_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        return Running(process, log)
+
+    # ------------------------------------------------------------- reading
+    def history(self) -> list[dict[str, Any]]:
+        out = self.cluster.helm(
+            "history", self.release, "-n", self.namespace, "-o", "json", check=False
+        )
+        return sorted(json.loads(out or "[]"), key=lambda r: int(r["revision"]))
+
+    def revision(self) -> int:
+        history = self.history()
+        return int(history[-1]["revision"]) if history else 0
+
+    def status(self) -> str:
+        history = self.history()
+        return str(history[-1]["status"]) if history else "none"
+
+    def ledger(self) -> dict[str, dict[str, Any]]:
+        found = self.cluster.kubectl_run(
+            "-n",
+            self.namespace,
+            "get",
+            "configmap",
+            f"{self.release}-deploy-ledger",
+            "-o",
+            "json",
+            check=False,
+        )
+        if found.returncode != 0:
+            return {}
+        data = json.loads(found.stdout).get("data") or {}
+        return {k: json.loads(v) for k, v in data.items()}
+
+    def verdict(self, revision: int) -> str:
+        return str(self.ledger().get(str(revision), {}).get("verdict", "unverified"))
+
+    def lease(self) -> dict[str, Any] | None:
+        found = self.cluster.kubectl_run(
+            "-n", self.namespace, "get", "lease", self.lock_name, "-o", "json", check=False
+        )
+        return json.loads(found.stdout) if found.returncode == 0 else None
+
+    def wait_lock_free(self, timeout: float = 60) -> float:
+        """Seconds until the deploy lock is gone (fails after `timeout`)."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.lease() is None:
+                return time.monotonic() - started
+            time.sleep(0.5)
+        raise AssertionError(f"deploy lock still held after {timeout}s: {self.lease()}")
+
+    def pod_versions(self) -> dict[str, str]:
+        pods = self.cluster.json(
+            "-n",
+            self.namespace,
+            "get",
+            "pods",
+            "-l",
+            f"app.kubernetes.io/instance={self.release},app.kubernetes.io/component!=migrations",
+        )["items"]
+        versions = {}
+        for pod in pods:
+            if pod["metadata"].get("deletionTimestamp") or pod["status"].get("phase") != "Running":
+                continue
+            name = pod["metadata"]["name"]
+            raw = self.cluster.kubectl_run(
+                "get",
+                "--raw",
+                f"/api/v1/namespaces/{self.namespace}/pods/{name}:8000/proxy/health",
+                check=False,
+            )
+            versions[name] = json.loads(raw.stdout)["version"] if raw.returncode == 0 else "?"
+        return versions
+
+    def wait_drained(self, timeout: float = 120) -> float:
+        """Wait until no pod of the release is terminating (the old pods have finished
+        preStop, drain and graceful shutdown under whatever traffic runs); seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            pods = self.cluster.json(
+                "-n",
+                self.namespace,
+                "get",
+                "pods",
+                "-l",
+                f"app.kubernetes.io/instance={self.release}",
+            )["items"]
+            if not any(p["metadata"].get("deletionTimestamp") for p in pods):
+                return time.monotonic() - started
+            time.sleep(1)
+        raise AssertionError(f"pods of {self.release} still terminating after {timeout}s")
+
+    def greeting(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/endpoint", timeout=5) as response:  # noqa: S310
+            return str(json.load(response)["Hello"])
+
 
 @pytest.fixture(scope="session")
 def cluster() -> Cluster:
@@ -62,16 +415,71 @@ def cluster() -> Cluster:
     return found
 
 
-def podman(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run podman with the repository's private configuration."""
-    command = f'source "{REPO}/scripts/podman-env.sh" && podman "$@"'
-    return subprocess.run(
-        ["bash", "-c", command, "podman", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=True,
+def suite_namespaces(cluster: Cluster) -> list[str]:
+    found = cluster.kubectl_run(
+        "get", "namespaces", "-l", TEST_LABEL, "-o", "jsonpath={.items[*].metadata.name}"
     )
+    return found.stdout.split()
+
+
+def remove_test_databases() -> None:
+    # DB_PREFIX is a constant of this file, not input.
+    names = psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{DB_PREFIX}%'").split()  # noqa: S608
+    roles = psql(f"SELECT rolname FROM pg_roles WHERE rolname LIKE '{DB_PREFIX}%'").split()  # noqa: S608
+    for name in names:
+        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for role in roles:
+        psql(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.fixture(scope="session")
+def test_space(cluster: Cluster) -> Iterator[None]:
+    """A clean start: whatever an interrupted earlier run left (namespaces, databases) is
+    removed first; what this run made is removed at the end."""
+    leftovers = suite_namespaces(cluster)
+    if leftovers:
+        print(f"removing leftovers of an earlier run: {leftovers}")
+        cluster.kubectl_run("delete", "namespace", *leftovers, "--wait=true", timeout=300)
+    remove_test_databases()
+    yield
+    made = suite_namespaces(cluster)
+    if made:
+        cluster.kubectl_run("delete", "namespace", *made, "--wait=true", timeout=300)
+    remove_test_databases()
+
+
+@contextmanager
+def make_target(cluster: Cluster, name: str, node_port: int, **kwargs: Any) -> Iterator[Target]:
+    target = Target(cluster, name, node_port, **kwargs)
+    namespace = target.namespace
+    database = DB_PREFIX + name.replace("-", "_")
+    password = secrets.token_hex(16)
+    cluster.kubectl_run("create", "namespace", namespace)
+    cluster.kubectl_run("label", "namespace", namespace, f"{TEST_LABEL}=e2e")
+    psql(
+        f"CREATE ROLE \"{database}\" LOGIN PASSWORD '{password}';\n"
+        f'CREATE DATABASE "{database}" OWNER "{database}";\n'
+    )
+    url = f"postgresql+psycopg://{database}:{password}@{PG_HOST_IN_CLUSTER}:5432/{database}"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "fastapi-app-database", "namespace": namespace},
+        "stringData": {"DATABASE_URL": url},
+    }
+    cluster.kubectl_run("apply", "-f", "-", stdin=json.dumps(secret))
+    try:
+        yield target
+    finally:
+        cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def user_release(cluster: Cluster, test_space: None) -> dict[str, Any]:
+    """What the user's own release looks like before the suite (see test_user_release.py)."""
+    from .test_user_release import snapshot_user_release
+
+    return snapshot_user_release(cluster)
 
 
 @contextmanager
@@ -102,3 +510,20 @@ def probing(url: str, rate: float = 20, health: bool = True) -> Iterator[dict[st
 
 def describe(reports: dict[str, Report]) -> str:
     return "; ".join(f"{mode}: {r.sent} sent, {r.failed} failed" for mode, r in reports.items())
+
+
+def assert_no_failed_requests(reports: dict[str, Report]) -> None:
+    for report in reports.values():
+        assert report.failed == 0, report.text_summary()
+
+
+def podman(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run podman with the repository's private configuration."""
+    command = f'source "{REPO}/scripts/podman-env.sh" && podman "$@"'
+    return subprocess.run(
+        ["bash", "-c", command, "podman", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )

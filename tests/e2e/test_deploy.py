@@ -1,178 +1,150 @@
-"""End to end on the local cluster: deploy.yml v1 then v2 under the zero-downtime probe,
-an idempotent re-deploy, and the failure paths (migration that cannot start, rollout that
-cannot start -> rollback). Needs `make cluster-up`."""
+"""End to end on the local cluster, in a namespace of its own: deploy.yml v1 then v2 under
+the zero-downtime probes, an idempotent re-deploy, the failure paths (a migration that
+fails, a rollout that cannot start, a release that crashes), the lock, invalid values,
+and the status/rollback runbook.
+
+The release here is `shop` with `fullnameOverride: other`: every object is named
+`other`, so deploy, verify, rollback and status must take the names from what helm
+rendered (nothing may assume the release or chart name)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
+import threading
 import time
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import REPO, Cluster, describe, probing
+from .conftest import (
+    REPO,
+    Cluster,
+    Target,
+    assert_no_failed_requests,
+    describe,
+    flat,
+    make_target,
+    probing,
+    run_bash,
+    runbook_block,
+)
 
 pytestmark = pytest.mark.e2e
 
-BIN = Path(sys.executable).parent
-TOOLS = Path(os.environ.get("ZDK_CACHE", Path.home() / ".cache/fastapi-zdk")) / "tools/bin"
-NAMESPACE = "fastapi-app"
-URL = "http://127.0.0.1:30080"
 # 0.0.2 answers "Universe" where 0.0.1 said "World": a change anyone can see.
-UNIVERSE = ("-e", json.dumps({"zdk_extra_values": {"app": {"greeting": "Universe"}}}))
+UNIVERSE = {"app": {"greeting": "Universe"}}
+# Revisions this module made, by what they are (tests read them, never assume numbers).
+made: dict[str, int] = {}
 
 
-def greeting() -> str:
-    with urllib.request.urlopen(f"{URL}/endpoint", timeout=5) as response:  # noqa: S310 (loopback)
-        return str(json.load(response)["Hello"])
+@pytest.fixture(scope="module")
+def shop(cluster: Cluster, user_release: dict[str, Any]) -> Iterator[Target]:
+    with make_target(
+        cluster, "deploy", 30181, release="shop", values={"fullnameOverride": "other"}
+    ) as target:
+        yield target
 
 
-def deploy(version: str, *extra: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    return playbook("deploy.yml", "-e", f"version={version}", *extra, timeout=timeout)
-
-
-def playbook(path: str, *extra: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        PATH=f"{BIN}:{TOOLS}:{env.get('PATH', '')}",
+def broken_copy(tmp_path: Path, edit: str, where: str = "fastapi_app/main.py") -> Path:
+    """A copy of the app with a real fault built in."""
+    copy = tmp_path / "app"
+    shutil.copytree(
+        REPO / "app", copy, ignore=shutil.ignore_patterns("tests", "bench", "__pycache__")
     )
-    result = subprocess.run(
-        [str(BIN / "ansible-playbook"), path, *extra],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    sys.stdout.write(result.stdout[-6000:])
-    return result
+    path = copy / where
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text((path.read_text() if path.exists() else "") + edit)
+    return copy
 
 
-def helm_revision(cluster: Cluster) -> int:
-    out = subprocess.run(
-        [
-            str(TOOLS / "helm"),
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-            "history",
-            "fastapi-app",
-            "-n",
-            NAMESPACE,
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return max(int(r["revision"]) for r in json.loads(out))
-
-
-def pod_versions(cluster: Cluster) -> dict[str, str]:
-    pods = json.loads(
-        cluster.kubectl_run(
-            "-n",
-            NAMESPACE,
-            "get",
-            "pods",
-            "-o",
-            "json",
-            "-l",
-            "app.kubernetes.io/instance=fastapi-app,app.kubernetes.io/component!=migrations",
-        ).stdout
-    )["items"]
-    versions = {}
-    for pod in pods:
-        if pod["metadata"].get("deletionTimestamp") or pod["status"].get("phase") != "Running":
-            continue
-        name = pod["metadata"]["name"]
-        raw = cluster.kubectl_run(
-            "get",
-            "--raw",
-            f"/api/v1/namespaces/{NAMESPACE}/pods/{name}:8000/proxy/health",
-            check=False,
-        )
-        versions[name] = json.loads(raw.stdout)["version"] if raw.returncode == 0 else "?"
-    return versions
-
-
-def test_deploy_v1_then_v2_without_failed_requests(cluster: Cluster, tmp_path: Path) -> None:
-    first = deploy("0.0.1")
+def test_deploy_v1_then_v2_without_failed_requests(shop: Target, tmp_path: Path) -> None:
+    first = shop.deploy("0.0.1")
     assert first.returncode == 0, first.stdout[-3000:]
-    assert set(pod_versions(cluster).values()) == {"0.0.1"}
-    assert greeting() == "World"
+    made["0.0.1"] = shop.revision()
+    assert set(shop.pod_versions().values()) == {"0.0.1"}
+    assert shop.greeting() == "World"
+    deployments = shop.cluster.json("-n", shop.namespace, "get", "deployments")["items"]
+    assert [d["metadata"]["name"] for d in deployments] == ["other"]
 
     started = time.monotonic()
-    with probing(URL) as reports:
-        second = deploy("0.0.2", *UNIVERSE)
-        time.sleep(3)  # let the last old pod finish draining under traffic
+    with probing(shop.url) as reports:
+        second = shop.deploy("0.0.2", values=UNIVERSE)
+        shop.wait_drained()  # the old pods finish draining under traffic
     for mode, report in reports.items():
         report.write_json(tmp_path / f"probe-{mode}.json")
     print(f"deploy 0.0.2 took {time.monotonic() - started:.1f}s; {describe(reports)}")
     assert second.returncode == 0, second.stdout[-3000:]
-    for report in reports.values():
-        assert report.failed == 0, report.text_summary()
+    assert_no_failed_requests(reports)
     assert reports["keepalive"].versions_in_order() == ["0.0.1", "0.0.2"]
-    assert set(pod_versions(cluster).values()) == {"0.0.2"}
-    assert greeting() == "Universe"
+    assert set(shop.pod_versions().values()) == {"0.0.2"}
+    assert shop.greeting() == "Universe"
+    made["0.0.2"] = shop.revision()
+    assert shop.verdict(made["0.0.1"]) == shop.verdict(made["0.0.2"]) == "verified"
 
 
-def test_redeploy_of_the_same_version_changes_nothing(cluster: Cluster) -> None:
-    before_revision = helm_revision(cluster)
-    before_pods = pod_versions(cluster)
-    again = deploy("0.0.2", *UNIVERSE)
+def test_redeploy_of_the_same_version_changes_nothing(shop: Target) -> None:
+    before_revision = shop.revision()
+    before_pods = shop.pod_versions()
+    again = shop.deploy("0.0.2", values=UNIVERSE)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "unchanged at revision" in again.stdout
-    assert helm_revision(cluster) == before_revision
-    assert pod_versions(cluster) == before_pods
+    assert shop.revision() == before_revision
+    assert shop.pod_versions() == before_pods
 
 
-def test_migration_that_cannot_start_stops_the_deploy(cluster: Cluster) -> None:
-    revision = helm_revision(cluster)
-    failed = deploy("0.0.90-nopush", "-e", "image_push=false")
+def test_failing_migration_stops_the_deploy(shop: Target, tmp_path: Path) -> None:
+    # A real broken build: its newest Alembic revision raises.
+    broken = broken_copy(
+        tmp_path,
+        '"""A migration that fails."""\n\nrevision = "0099"\ndown_revision = "0003"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n    raise RuntimeError('deliberately failing migration')\n\n\n"
+        "def downgrade() -> None:\n    pass\n",
+        where="alembic/versions/0099_fails.py",
+    )
+    revision = shop.revision()
+    failed = shop.deploy("0.0.90-badmigration", "-e", f"zdk_app_dir={broken}", values=UNIVERSE)
     assert failed.returncode != 0
-    assert "migration Job" in failed.stdout
+    assert re.search(r"migration Job \S+ failed", failed.stdout), failed.stdout[-3000:]
+    assert "deliberately failing migration" in failed.stdout
     assert "the old version keeps serving" in failed.stdout
-    assert helm_revision(cluster) == revision
-    assert set(pod_versions(cluster).values()) == {"0.0.2"}
+    assert shop.revision() == revision
+    assert set(shop.pod_versions().values()) == {"0.0.2"}
 
 
-def test_rollout_that_cannot_start_is_rolled_back_fast(cluster: Cluster) -> None:
-    revision = helm_revision(cluster)
+def test_rollout_that_cannot_start_is_rolled_back_fast(shop: Target) -> None:
+    # Pinned by digest to a repository that does not hold it: ErrImagePull for real.
+    missing = {
+        "image": {"repository": "127.0.0.1:5000/zdk-e2e/not-pushed"},
+        "app": {"greeting": "X"},
+    }
+    revision = shop.revision()
     started = time.monotonic()
-    failed = deploy("0.0.91-nopush", "-e", "image_push=false", "-e", "zdk_migrations=false")
+    failed = shop.deploy("0.0.2", "-e", "zdk_migrations=false", values=missing)
     elapsed = time.monotonic() - started
     assert failed.returncode != 0
-    assert "rolled back to revision" in failed.stdout
+    assert re.search(rf"rolled\s+back\s+to\s+revision\s+{made['0.0.2']}\b", failed.stdout)
     assert elapsed < 240, f"fail-fast took {elapsed:.0f}s"
-    assert helm_revision(cluster) == revision + 2  # the failed upgrade + the rollback
-    assert set(pod_versions(cluster).values()) == {"0.0.2"}
+    assert shop.revision() == revision + 2  # the failed upgrade + the rollback
+    assert shop.verdict(revision + 1) == "failed"
+    assert shop.verdict(revision + 2) == "verified"
+    assert set(shop.pod_versions().values()) == {"0.0.2"}
 
 
 def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
-    cluster: Cluster, tmp_path: Path
+    shop: Target, tmp_path: Path
 ) -> None:
     # A real broken build: the app's module raises at import, so uvicorn exits at start-up.
-    broken = tmp_path / "app"
-    shutil.copytree(
-        REPO / "app", broken, ignore=shutil.ignore_patterns("tests", "bench", "__pycache__")
-    )
-    main = broken / "fastapi_app" / "main.py"
-    main.write_text(main.read_text() + '\nraise SystemExit("deliberately broken release")\n')
-    revision = helm_revision(cluster)
+    broken = broken_copy(tmp_path, '\nraise SystemExit("deliberately broken release")\n')
+    revision = shop.revision()
 
-    with probing(URL) as reports:
-        failed = deploy("0.0.3-broken", "-e", f"zdk_app_dir={broken}", *UNIVERSE)
+    with probing(shop.url) as reports:
+        failed = shop.deploy("0.0.3-broken", "-e", f"zdk_app_dir={broken}", values=UNIVERSE)
+        shop.wait_drained()
     print(f"broken release under load: {describe(reports)}")
     assert failed.returncode != 0
     verify_time = re.search(
@@ -181,100 +153,144 @@ def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
     assert verify_time, failed.stdout[-3000:]
     assert float(verify_time.group(1)) < 60, "the failure must be seen fast, not at a timeout"
     assert "rolled back to revision" in failed.stdout
-    for report in reports.values():
-        assert report.failed == 0, report.text_summary()
-    assert helm_revision(cluster) == revision + 2  # the failed upgrade + the rollback
-    assert set(pod_versions(cluster).values()) == {"0.0.2"}
-    assert greeting() == "Universe"
+    assert_no_failed_requests(reports)
+    assert shop.revision() == revision + 2  # the failed upgrade + the rollback
+    made["0.0.3-broken"] = revision + 1
+    assert shop.verdict(revision + 1) == "failed"
+    assert set(shop.pod_versions().values()) == {"0.0.2"}
+    assert shop.greeting() == "Universe"
 
 
-def lease(holder: str, renewed: str) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": "fastapi-app-deploy", "namespace": NAMESPACE},
-            "spec": {
-                "holderIdentity": holder,
-                "leaseDurationSeconds": 900,
-                "acquireTime": renewed,
-                "renewTime": renewed,
-            },
-        }
-    )
-
-
-def test_second_concurrent_deploy_is_refused_and_a_stale_lock_expires(cluster: Cluster) -> None:
-    revision = helm_revision(cluster)
+def live_lease(target: Target, holder: str, duration: int, stop: threading.Event) -> None:
+    """Another run's Lease: created now and, until `stop`, renewed every second."""
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
-    cluster.kubectl_run("apply", "-f", "-", stdin=lease("ops@elsewhere:42 deploy 9.9.9", now))
-    try:
-        refused = deploy("0.0.4", *UNIVERSE)
-        assert refused.returncode != 0
-        assert re.search(r"another\s+deploy\s+holds\s+the\s+lock", refused.stdout)
-        assert "ops@elsewhere:42" in refused.stdout
-        assert helm_revision(cluster) == revision
-        # The other deploy's lock is left alone.
-        holder = cluster.kubectl_run(
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": target.lock_name,
+            "namespace": target.namespace,
+            "annotations": {"fastapi-zdk.io/purpose": "deploy 9.9.9"},
+        },
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": duration,
+            "acquireTime": now,
+            "renewTime": now,
+        },
+    }
+    target.cluster.kubectl_run("apply", "-f", "-", stdin=json.dumps(lease))
+    while not stop.wait(1):
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        patch = json.dumps({"spec": {"renewTime": now}})
+        target.cluster.kubectl_run(
             "-n",
-            NAMESPACE,
-            "get",
+            target.namespace,
+            "patch",
             "lease",
-            "fastapi-app-deploy",
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ).stdout
-        assert holder == "ops@elsewhere:42 deploy 9.9.9"
-    finally:
-        cluster.kubectl_run("-n", NAMESPACE, "delete", "lease", "fastapi-app-deploy", check=False)
+            target.lock_name,
+            "--type=merge",
+            "-p",
+            patch,
+            check=False,
+        )
 
-    # A lock not renewed for longer than its duration is taken over.
-    stale = "2020-01-01T00:00:00.000000Z"
-    cluster.kubectl_run("apply", "-f", "-", stdin=lease("crashed@host:1 deploy 0.0.1", stale))
-    taken = deploy("0.0.2", *UNIVERSE)
-    assert taken.returncode == 0, taken.stdout[-3000:]
-    leftover = cluster.kubectl_run(
-        "-n", NAMESPACE, "get", "lease", "fastapi-app-deploy", check=False
+
+def test_a_live_lock_refuses_and_a_stale_one_is_taken_over(shop: Target) -> None:
+    revision = shop.revision()
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=live_lease, args=(shop, "ops@elsewhere:1a2b3c4d", 60, stop), daemon=True
     )
-    assert leftover.returncode != 0, "the deploy must release the lock it took over"
+    renewer.start()
+    try:
+        time.sleep(2)
+        started = time.monotonic()
+        refused = shop.deploy("0.0.2", values={"app": {"greeting": "Refused"}})
+        assert refused.returncode != 0
+        assert re.search(
+            r"another\s+deploy\s+holds\s+the\s+lock:\s+ops@elsewhere:1a2b3c4d", refused.stdout
+        )
+        assert "deploy 9.9.9" in refused.stdout
+        assert time.monotonic() - started < 90
+        assert shop.revision() == revision
+        lease = shop.lease()
+        assert lease is not None
+        assert lease["spec"]["holderIdentity"] == "ops@elsewhere:1a2b3c4d", (
+            "the other lock is left alone"
+        )
+    finally:
+        stop.set()
+        renewer.join()
+
+    # Its holder is gone: nobody renews it. Watched unchanged for its duration (10 s),
+    # the lock is taken over, and released at the end.
+    shop.cluster.kubectl_run("-n", shop.namespace, "delete", "lease", shop.lock_name)
+    stale = threading.Event()
+    stale.set()
+    live_lease(shop, "crashed@host:deadbeef", 10, stale)
+    taken = shop.deploy("0.0.2", values=UNIVERSE)
+    assert taken.returncode == 0, taken.stdout[-3000:]
+    assert "taken over from crashed@host:deadbeef" in flat(taken.stdout)
+    assert shop.lease() is None, "the deploy must release the lock it took over"
 
 
-def test_invalid_values_are_refused_before_anything_changes(cluster: Cluster) -> None:
-    revision = helm_revision(cluster)
-    too_short = {"zdk_extra_values": {"terminationGracePeriodSeconds": 5}}
-    bad = deploy("0.0.2", "-e", json.dumps(too_short))
+def test_invalid_values_are_refused_before_anything_changes(shop: Target) -> None:
+    revision = shop.revision()
+    bad = shop.deploy("0.0.2", values={"terminationGracePeriodSeconds": 5})
     assert bad.returncode != 0
     assert "terminationGracePeriodSeconds" in bad.stdout
-    assert helm_revision(cluster) == revision
-    assert (
-        cluster.kubectl_run(
-            "-n", NAMESPACE, "get", "lease", "fastapi-app-deploy", check=False
-        ).returncode
-        != 0
-    ), "no orphaned lock"
+    assert shop.revision() == revision
+    assert shop.lease() is None, "no lock taken"
 
 
-def test_status_and_rollback_runbook(cluster: Cluster) -> None:
-    """docs/runbooks/rollback.md, step by step: read the status, roll back to the
-    previous revision, see the previous version serve, then deploy forward again."""
-    status = playbook("playbooks/status.yml")
+def test_status_and_rollback_runbook(shop: Target) -> None:
+    """docs/runbooks/rollback.md, step by step, after the crash above was rolled back
+    automatically: status shows the verdicts; rollback.yml without a revision goes to the
+    previous *version* (0.0.1), not to the crashed build and not to a copy of 0.0.2; a
+    revision that never passed verify needs force; then the by-hand block goes forward
+    to 0.0.2 again, and the next status verifies what was done by hand."""
+    status = shop.playbook("playbooks/status.yml")
     assert status.returncode == 0, status.stdout[-3000:]
-    assert "0.0.2" in status.stdout
-    revision = helm_revision(cluster)
+    crashed = made["0.0.3-broken"]
+    assert re.search(rf"\b{crashed}\s+superseded\s+failed\s+0\.0\.3-broken", status.stdout)
+    assert re.search(r"other-\S+\s+Running, ready\s+0\.0\.2", status.stdout)
 
-    with probing(URL) as reports:
-        back = playbook("playbooks/rollback.yml", "-e", "revision=1")
+    refused = shop.playbook("playbooks/rollback.yml", "-e", f"revision={crashed}")
+    assert refused.returncode != 0
+    assert "never passed verify (failed)" in flat(refused.stdout)
+    assert "force=true" in refused.stdout
+
+    serving = shop.revision()  # 0.0.2, verified
+    with probing(shop.url) as reports:
+        back = shop.playbook("playbooks/rollback.yml")
+        shop.wait_drained()
     assert back.returncode == 0, back.stdout[-3000:]
-    assert set(pod_versions(cluster).values()) == {"0.0.1"}
-    assert greeting() == "World"
-    assert helm_revision(cluster) == revision + 1
-    for report in reports.values():
-        assert report.failed == 0, report.text_summary()
+    assert f"-> revision {made['0.0.1']} (0.0.1)" in flat(back.stdout)
+    assert set(shop.pod_versions().values()) == {"0.0.1"}
+    assert shop.greeting() == "World"
+    assert shop.revision() == serving + 1
+    assert shop.verdict(serving + 1) == "verified"
+    assert_no_failed_requests(reports)
 
-    bad = playbook("playbooks/rollback.yml", "-e", "revision=abc")
+    bad = shop.playbook("playbooks/rollback.yml", "-e", "revision=abc")
     assert bad.returncode != 0
     assert "invalid revision" in bad.stdout
 
-    forward = deploy("0.0.2", *UNIVERSE)
-    assert forward.returncode == 0, forward.stdout[-3000:]
-    assert greeting() == "Universe"
+    with probing(shop.url) as reports:
+        by_hand = run_bash(
+            runbook_block("rollback.md", "## By hand (the playbook is not available)"),
+            RELEASE=shop.release,
+            NAMESPACE=shop.namespace,
+            REVISION=str(serving),
+            KUBECONFIG=str(shop.cluster.kubeconfig),
+        )
+        shop.wait_drained()
+    assert by_hand.returncode == 0, by_hand.stderr[-2000:]
+    assert set(shop.pod_versions().values()) == {"0.0.2"}
+    assert shop.greeting() == "Universe"
+    assert_no_failed_requests(reports)
+    after = shop.playbook("playbooks/status.yml")
+    assert after.returncode == 0, after.stdout[-3000:]
+    assert f"repair: revision {shop.revision()} (0.0.2) was never verified" in flat(after.stdout)
+    assert shop.verdict(shop.revision()) == "verified"

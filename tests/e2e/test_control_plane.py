@@ -1,0 +1,318 @@
+"""The deploy tool under the faults an operator meets in a normal week, each produced for
+real on the local cluster, in a namespace of its own, under the zero-downtime probes:
+Ctrl-C (SIGINT to the job) and `kill` (SIGTERM) of ansible-playbook during verify and
+during the helm step, SIGKILL of it, two deploys started together by the same user on
+the same host, a helm SIGKILLed in --wait (pending-upgrade), a run that loses its lock,
+and invalid versions. After each: the lock is free within a minute, and the next run
+says in one line what it found and leaves the release verified."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    HELM,
+    REPO,
+    Cluster,
+    Target,
+    assert_no_failed_requests,
+    describe,
+    flat,
+    make_target,
+    probing,
+    run_bash,
+    runbook_block,
+)
+
+pytestmark = pytest.mark.e2e
+
+REGISTRY_API = "http://127.0.0.1:5000/v2"
+INVALID_VERSIONS = {
+    "1.2.3-rc.": "empty pre-release identifier",
+    "1.2.3-" + "x" * 94: "100 characters; at most 63",
+    "01.2.3": "leading zero",
+    "1.2.3+build.7": "build metadata",
+    "1.2.3-rc-": "must end with a letter or digit",
+}
+
+
+@pytest.fixture(scope="module")
+def control(cluster: Cluster, user_release: dict[str, Any]) -> Iterator[Target]:
+    with make_target(cluster, "control", 30183) as target:
+        yield target
+
+
+def registry_content() -> dict[str, list[str]]:
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(f"{REGISTRY_API}{path}", timeout=10) as response:  # noqa: S310
+            return json.load(response)
+
+    repositories = get("/_catalog?n=1000")["repositories"]
+    return {repo: sorted(get(f"/{repo}/tags/list").get("tags") or []) for repo in repositories}
+
+
+def assert_verified_and_serving(target: Target, version: str) -> None:
+    assert target.status() == "deployed"
+    assert target.verdict(target.revision()) == "verified"
+    assert set(target.pod_versions().values()) == {version}
+
+
+def test_invalid_versions_are_refused_before_anything_is_built(control: Target) -> None:
+    before = registry_content()
+    for version, reason in INVALID_VERSIONS.items():
+        refused = control.deploy(version)
+        assert refused.returncode != 0
+        messages = [line for line in refused.stdout.splitlines() if line.strip().startswith("msg:")]
+        assert len(messages) == 1, refused.stdout[-2000:]
+        assert f'invalid version "{version}"' in flat(refused.stdout)
+        assert reason in flat(refused.stdout)
+        assert re.search(r"changed=0\s", refused.stdout)
+    assert registry_content() == before, "nothing may be built or pushed for a bad version"
+    assert control.history() == []
+
+
+def test_first_deploy(control: Target) -> None:
+    first = control.deploy("0.0.2", values={"app": {"greeting": "Baseline"}})
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert_verified_and_serving(control, "0.0.2")
+
+
+@pytest.mark.parametrize(
+    ("signum", "step"),
+    [
+        (signal.SIGINT, "verify"),
+        (signal.SIGTERM, "verify"),
+        (signal.SIGINT, "helm"),
+        (signal.SIGTERM, "helm"),
+    ],
+    ids=["SIGINT-verify", "SIGTERM-verify", "SIGINT-helm", "SIGTERM-helm"],
+)
+def test_interrupted_deploy_frees_the_lock_and_the_next_run_repairs(
+    control: Target, tmp_path: Path, signum: signal.Signals, step: str
+) -> None:
+    greeting = f"{signum.name}-{step}"
+    before = control.revision()
+    with probing(control.url) as reports:
+        run = control.start(
+            "deploy.yml",
+            "-e",
+            "version=0.0.2",
+            values={"app": {"greeting": greeting}},
+            log=tmp_path / "interrupted.log",
+        )
+        if step == "verify":
+            run.wait_for(r"TASK \[verify : Wait for the rollout")
+        else:  # helm has written its pending-upgrade record and is applying
+            run.wait_for_release_status(control, "pending-upgrade")
+        # Ctrl-C reaches the terminal's job (its process group); `kill` only the process.
+        run.interrupt(signum, group=signum == signal.SIGINT)
+        interrupted = time.monotonic()
+        code = run.finish(timeout=120)
+        control.wait_lock_free(60)
+        lock_seconds = time.monotonic() - interrupted
+        after_interrupt = control.revision()
+        # The next run, whichever it is, finds what was left and repairs it first.
+        if step == "verify":
+            nxt = control.playbook("playbooks/status.yml")
+        else:
+            nxt = control.deploy("0.0.2", values={"app": {"greeting": greeting + "-next"}})
+        control.wait_drained()
+    print(
+        f"{greeting}: exit {code}, lock free {lock_seconds:.1f}s after the signal, "
+        f"revision {before} -> {after_interrupt} -> {control.revision()}; {describe(reports)}"
+    )
+    assert code != 0, run.text()[-2000:]
+    assert lock_seconds < 60
+    assert nxt.returncode == 0, nxt.stdout[-3000:]
+    assert after_interrupt == before + 1, "the signal came after helm made a revision"
+    assert re.search(rf"repair: revision {after_interrupt} \(0\.0\.2\)", flat(nxt.stdout))
+    assert_verified_and_serving(control, "0.0.2")
+    assert control.lease() is None
+    assert_no_failed_requests(reports)
+
+
+def test_sigkilled_deploy_frees_the_lock_and_the_next_deploy_repairs(
+    control: Target, tmp_path: Path
+) -> None:
+    with probing(control.url) as reports:
+        run = control.start(
+            "deploy.yml",
+            "-e",
+            "version=0.0.2",
+            values={"app": {"greeting": "Killed"}},
+            log=tmp_path / "killed.log",
+        )
+        run.wait_for(r"TASK \[verify : Wait for the rollout")
+        run.interrupt(signal.SIGKILL, group=False)
+        killed = time.monotonic()
+        assert run.finish(timeout=30) == -signal.SIGKILL
+        control.wait_lock_free(60)
+        lock_seconds = time.monotonic() - killed
+        unverified = control.revision()
+        nxt = control.deploy("0.0.2", values={"app": {"greeting": "Killed-next"}})
+        control.wait_drained()
+    print(f"SIGKILL: lock free {lock_seconds:.1f}s after the kill; {describe(reports)}")
+    assert lock_seconds < 60
+    assert nxt.returncode == 0, nxt.stdout[-3000:]
+    assert re.search(
+        rf"repair: revision {unverified} \(0\.0\.2\) was never verified", flat(nxt.stdout)
+    )
+    assert control.verdict(unverified) == "verified"
+    assert_verified_and_serving(control, "0.0.2")
+    assert control.greeting() == "Killed-next"
+    assert_no_failed_requests(reports)
+
+
+def test_two_deploys_started_together_exactly_one_proceeds(control: Target, tmp_path: Path) -> None:
+    before = control.revision()
+    with probing(control.url) as reports:
+        runs = [
+            control.start(
+                "deploy.yml",
+                "-e",
+                "version=0.0.2",
+                values={"app": {"greeting": f"Race-{n}"}},
+                log=tmp_path / f"race-{n}.log",
+            )
+            for n in (1, 2)
+        ]
+        codes = [run.finish(timeout=900) for run in runs]
+        control.wait_drained()
+    print(f"two deploys at once: exits {codes}; {describe(reports)}")
+    assert sorted(codes) == [0, 2], [run.text()[-1500:] for run in runs]
+    winner, loser = (runs[0], runs[1]) if codes[0] == 0 else (runs[1], runs[0])
+    held = re.search(r"held by (\S+@\S+:[0-9a-f]{8})", winner.text())
+    assert held, winner.text()[-2000:]
+    assert f"another deploy holds the lock: {held.group(1)}" in flat(loser.text())
+    assert "Build and push the image" not in loser.text(), "the loser must stop before building"
+    assert control.revision() == before + 1
+    assert control.greeting() == f"Race-{1 if codes[0] == 0 else 2}"
+    assert_verified_and_serving(control, "0.0.2")
+    assert control.lease() is None
+    assert_no_failed_requests(reports)
+
+
+def kill_helm_in_wait(target: Target, greeting: str) -> int:
+    """Start `helm upgrade --wait` outside the kit and SIGKILL it once the release is
+    pending-upgrade; returns the stuck revision."""
+    helm = subprocess.Popen(
+        [
+            str(HELM),
+            "--kubeconfig",
+            str(target.cluster.kubeconfig),
+            "upgrade",
+            target.release,
+            str(REPO / "charts/fastapi-app"),
+            "-n",
+            target.namespace,
+            "--reuse-values",
+            "--set-string",
+            f"app.greeting={greeting}",
+            "--wait",
+            "--timeout",
+            "5m",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while target.status() != "pending-upgrade" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(helm.pid, signal.SIGKILL)
+    helm.wait(timeout=30)
+    assert target.status() == "pending-upgrade"
+    return target.revision()
+
+
+def test_helm_killed_in_wait_leaves_pending_upgrade_and_the_next_deploy_recovers(
+    control: Target,
+) -> None:
+    verified = control.revision()
+    with probing(control.url) as reports:
+        stuck = kill_helm_in_wait(control, "Stuck")
+        recovered = control.deploy("0.0.2", values={"app": {"greeting": "Recovered"}})
+        control.wait_drained()
+    print(f"helm killed in --wait: {describe(reports)}")
+    assert recovered.returncode == 0, recovered.stdout[-3000:]
+    said = flat(recovered.stdout)
+    assert f"repair: revision {stuck} (0.0.2) is pending-upgrade" in said
+    assert f"rolling back to revision {verified} (0.0.2, verified)" in said
+    assert control.greeting() == "Recovered"
+    assert_verified_and_serving(control, "0.0.2")
+    assert_no_failed_requests(reports)
+
+
+def test_a_deploy_that_lost_its_lock_stops_before_the_release(
+    control: Target, tmp_path: Path
+) -> None:
+    before = control.revision()
+    with probing(control.url) as reports:
+        run = control.start(
+            "deploy.yml",
+            "-e",
+            "version=0.0.2",
+            values={"app": {"greeting": "Lost"}},
+            log=tmp_path / "lost.log",
+        )
+        run.wait_for(r"lock: \S+ held by")
+        # Another run takes the Lease over (as one that judged it stale would).
+        taken = {"spec": {"holderIdentity": "other@host:0badf00d"}}
+        control.cluster.kubectl_run(
+            "-n",
+            control.namespace,
+            "patch",
+            "lease",
+            control.lock_name,
+            "--type=merge",
+            "-p",
+            json.dumps(taken),
+        )
+        code = run.finish(timeout=300)
+    try:
+        assert code != 0
+        assert "deploy lock lost: now held by other@host:0badf00d" in flat(run.text())
+        assert control.revision() == before, "a run without the lock must not touch the release"
+        lease = control.lease()
+        assert lease is not None
+        assert lease["spec"]["holderIdentity"] == "other@host:0badf00d", "not ours to delete"
+        assert_no_failed_requests(reports)
+    finally:
+        control.cluster.kubectl_run("-n", control.namespace, "delete", "lease", control.lock_name)
+
+
+def test_stuck_release_runbook_by_hand(control: Target) -> None:
+    """docs/runbooks/stuck-release.md "By hand", run as it stands."""
+    verified = control.revision()
+    with probing(control.url) as reports:
+        kill_helm_in_wait(control, "Stuck-by-hand")
+        by_hand = run_bash(
+            runbook_block("stuck-release.md", "## By hand (no Ansible at hand)"),
+            RELEASE=control.release,
+            NAMESPACE=control.namespace,
+            KUBECONFIG=str(control.cluster.kubeconfig),
+        )
+        control.wait_drained()
+    assert by_hand.returncode == 0, by_hand.stderr[-2000:]
+    assert f"rolling back to verified revision {verified}" in by_hand.stdout
+    assert control.status() == "deployed"
+    assert set(control.pod_versions().values()) == {"0.0.2"}
+    assert_no_failed_requests(reports)
+    # Rolled back outside the kit: the next status verifies it and records the verdict.
+    status = control.playbook("playbooks/status.yml")
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert f"repair: revision {control.revision()} (0.0.2) was never verified" in flat(
+        status.stdout
+    )
+    assert control.verdict(control.revision()) == "verified"
