@@ -138,19 +138,20 @@ class Lock:
             },
         }
 
+    def refused(self, lease: Any) -> Refused:
+        """The one refusal line, naming whoever holds the Lease now."""
+        holder = self.describe(lease) if lease else "(taken and released meanwhile; try again)"
+        return Refused(f"another deploy holds the lock: {holder}")
+
     def create_or_refuse(self, holder: str) -> Any:
         try:
             return self.api.create_namespaced_lease(
                 self.namespace, cast(Any, self.body(holder, None))
             )
         except Exception as error:
-            if api_status(error) != 409:
+            if api_status(error) != 409:  # 409 AlreadyExists: another run was faster
                 raise
-            winner = self.read()
-            raise Refused(
-                "another deploy holds the lock: "
-                + (self.describe(winner) if winner else "(just released; try again)")
-            ) from None
+            raise self.refused(self.read()) from None
 
     def acquire(self, holder: str) -> dict[str, Any]:
         started = time.monotonic()
@@ -161,7 +162,7 @@ class Lock:
         if first.spec.holder_identity == holder:
             return {"lease": first, "taken_over_from": ""}
         if not self.params["wait"]:
-            raise Refused("another deploy holds the lock: " + self.describe(first))
+            raise self.refused(first)
         # Leader-election rule: the holder is alive if the record changes within its
         # lease duration, measured on our own monotonic clock from our first read.
         duration = int(first.spec.lease_duration_seconds or self.params["duration"])
@@ -173,19 +174,15 @@ class Lock:
                 lease = self.create_or_refuse(holder)
                 return {"lease": lease, "taken_over_from": ""}
             if seen.metadata.resource_version != first.metadata.resource_version:
-                raise Refused("another deploy holds the lock: " + self.describe(seen))
+                raise self.refused(seen)
         try:
             lease = self.api.replace_namespaced_lease(
                 self.name, self.namespace, cast(Any, self.body(holder, first))
             )
         except Exception as error:
-            if api_status(error) not in (404, 409):
+            if api_status(error) not in (404, 409):  # someone else took or freed it first
                 raise
-            winner = self.read()
-            raise Refused(
-                "another deploy holds the lock: "
-                + (self.describe(winner) if winner else "(taken and released meanwhile)")
-            ) from None
+            raise self.refused(self.read()) from None
         return {
             "lease": lease,
             "taken_over_from": f"{first.spec.holder_identity} (not renewed for {duration}s)",

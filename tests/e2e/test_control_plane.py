@@ -316,3 +316,44 @@ def test_stuck_release_runbook_by_hand(control: Target) -> None:
         status.stdout
     )
     assert control.verdict(control.revision()) == "verified"
+
+
+def test_status_shows_the_real_state_of_a_crashing_pod(control: Target) -> None:
+    """A pod that crash-loops (here: the Deployment edited out of band, the drift an
+    operator meets) is shown as CrashLoopBackOff, not by its phase."""
+    deployment = control.cluster.json("-n", control.namespace, "get", "deployments")["items"][0]
+    name = deployment["metadata"]["name"]
+    crash = [
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/command",
+            "value": ["python3", "-c", "raise SystemExit(3)"],
+        }
+    ]
+    control.cluster.kubectl_run(
+        "-n", control.namespace, "patch", "deployment", name, "--type=json", "-p", json.dumps(crash)
+    )
+    try:
+        deadline = time.monotonic() + 120
+        status = control.playbook("playbooks/status.yml")
+        while "CrashLoopBackOff" not in status.stdout and time.monotonic() < deadline:
+            time.sleep(5)
+            status = control.playbook("playbooks/status.yml")
+        assert status.returncode == 0, status.stdout[-3000:]
+        assert re.search(
+            r"\s+CrashLoopBackOff, last Error \(restarts [0-9]+\)\s+(unreachable|-)", status.stdout
+        )
+        assert re.search(r"\s+Running, ready\s+0\.0\.2", status.stdout), "old pods keep serving"
+    finally:
+        control.cluster.kubectl_run(
+            "-n", control.namespace, "rollout", "undo", f"deployment/{name}"
+        )
+        control.cluster.kubectl_run(
+            "-n",
+            control.namespace,
+            "rollout",
+            "status",
+            f"deployment/{name}",
+            "--timeout=120s",
+            timeout=180,
+        )
