@@ -24,6 +24,7 @@ import pytest
 from .conftest import (
     HELM,
     REPO,
+    TEST_REPOSITORY,
     Cluster,
     Target,
     assert_no_failed_requests,
@@ -82,10 +83,85 @@ def test_invalid_versions_are_refused_before_anything_is_built(control: Target) 
     assert control.history() == []
 
 
-def test_first_deploy(control: Target) -> None:
+def kill_helm_in_wait(target: Target, greeting: str, status: str, *values: str) -> int:
+    """Run `helm upgrade --wait` outside the kit and SIGKILL it once helm has marked the
+    release `status` (pending-upgrade, pending-install); returns the stuck revision."""
+    helm = subprocess.Popen(
+        [
+            str(HELM),
+            "--kubeconfig",
+            str(target.cluster.kubeconfig),
+            "upgrade",
+            target.release,
+            str(REPO / "charts/fastapi-app"),
+            "-n",
+            target.namespace,
+            *(values or ("--reuse-values",)),
+            "--set-string",
+            f"app.greeting={greeting}",
+            "--wait",
+            "--timeout",
+            "5m",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while target.status() != status and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(helm.pid, signal.SIGKILL)
+    helm.wait(timeout=30)
+    assert target.status() == status
+    return target.revision()
+
+
+def test_first_install_killed_in_helm_is_uninstalled_then_installed(control: Target) -> None:
+    """A first install whose helm dies in --wait leaves `pending-install` and nothing
+    verified to go back to: the next deploy uninstalls it and installs."""
+    stuck = kill_helm_in_wait(
+        control,
+        "Half-installed",
+        "pending-install",
+        "--install",
+        "--set-string",
+        f"image.repository={TEST_REPOSITORY},image.tag=0.0.2",
+        "--set-string",
+        "service.type=NodePort",
+        "--set",
+        f"service.nodePort={control.node_port}",
+        "--set-string",
+        "database.existingSecret=fastapi-app-database",
+    )
     first = control.deploy("0.0.2", values={"app": {"greeting": "Baseline"}})
     assert first.returncode == 0, first.stdout[-3000:]
+    said = flat(first.stdout)
+    assert f"repair: revision {stuck} (0.0.2) is pending-install" in said
+    assert "no earlier revision: uninstalling it" in said
+    assert control.greeting() == "Baseline"
     assert_verified_and_serving(control, "0.0.2")
+
+
+def test_without_a_registry_api_the_release_is_still_pinned_by_digest(control: Target) -> None:
+    """As in the staging and production inventories (no registry API): an unchanged
+    image is pushed again for the digest the registry gives it; without a push there is
+    no digest, and a release by tag alone is refused before anything changes."""
+    no_api = ("-e", "zdk_registry_api_url=")
+    pinned = control.deploy("0.0.2", *no_api, values={"app": {"greeting": "Pinned"}})
+    assert pinned.returncode == 0, pinned.stdout[-3000:]
+    assert "Push the unchanged image again for its digest" in pinned.stdout
+    deployment = control.cluster.json("-n", control.namespace, "get", "deployments")["items"][0]
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert re.fullmatch(rf"{re.escape(TEST_REPOSITORY)}@sha256:[0-9a-f]{{64}}", image), image
+
+    before = control.revision()
+    refused = control.deploy(
+        "0.0.2", *no_api, "-e", "image_push=false", values={"app": {"greeting": "Tag-only"}}
+    )
+    assert refused.returncode != 0
+    assert "by its tag alone: no registry digest" in flat(refused.stdout)
+    assert control.revision() == before
+    assert control.lease() is None
 
 
 @pytest.mark.parametrize(
@@ -203,45 +279,12 @@ def test_two_deploys_started_together_exactly_one_proceeds(control: Target, tmp_
     assert_no_failed_requests(reports)
 
 
-def kill_helm_in_wait(target: Target, greeting: str) -> int:
-    """Start `helm upgrade --wait` outside the kit and SIGKILL it once the release is
-    pending-upgrade; returns the stuck revision."""
-    helm = subprocess.Popen(
-        [
-            str(HELM),
-            "--kubeconfig",
-            str(target.cluster.kubeconfig),
-            "upgrade",
-            target.release,
-            str(REPO / "charts/fastapi-app"),
-            "-n",
-            target.namespace,
-            "--reuse-values",
-            "--set-string",
-            f"app.greeting={greeting}",
-            "--wait",
-            "--timeout",
-            "5m",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while target.status() != "pending-upgrade" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    os.kill(helm.pid, signal.SIGKILL)
-    helm.wait(timeout=30)
-    assert target.status() == "pending-upgrade"
-    return target.revision()
-
-
 def test_helm_killed_in_wait_leaves_pending_upgrade_and_the_next_deploy_recovers(
     control: Target,
 ) -> None:
     verified = control.revision()
     with probing(control.url) as reports:
-        stuck = kill_helm_in_wait(control, "Stuck")
+        stuck = kill_helm_in_wait(control, "Stuck", "pending-upgrade")
         recovered = control.deploy("0.0.2", values={"app": {"greeting": "Recovered"}})
         control.wait_drained()
     print(f"helm killed in --wait: {describe(reports)}")
@@ -296,7 +339,7 @@ def test_stuck_release_runbook_by_hand(control: Target) -> None:
     """docs/runbooks/stuck-release.md "By hand", run as it stands."""
     verified = control.revision()
     with probing(control.url) as reports:
-        kill_helm_in_wait(control, "Stuck-by-hand")
+        kill_helm_in_wait(control, "Stuck-by-hand", "pending-upgrade")
         by_hand = run_bash(
             runbook_block("stuck-release.md", "## By hand (no Ansible at hand)"),
             RELEASE=control.release,
