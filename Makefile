@@ -92,7 +92,9 @@ cluster-status: deps ## Show the local cluster's components and node.
 # -------------------------------------------------------------------- deploying
 .PHONY: deploy
 INVENTORY ?= inventory/local
-deploy: deps $(if $(filter inventory/local,$(INVENTORY)),cluster-up) ## Deploy VERSION (default 0.0.1) to INVENTORY (default inventory/local, brought up if missing).
+deploy: deps ## Deploy VERSION (default 0.0.1) to INVENTORY (default inventory/local, brought up if it does not answer).
+	@if [ "$(INVENTORY)" = inventory/local ] && ! scripts/cluster-answers.sh; then \
+	  $(MAKE) --no-print-directory cluster-up; fi
 	ansible-playbook -i $(INVENTORY) deploy.yml -e version=$(VERSION)
 
 # ---------------------------------------------------------------------- images

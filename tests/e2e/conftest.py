@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -235,11 +236,25 @@ class Running:
 
     def interrupt(self, signum: int, group: bool) -> None:
         """Send `signum` like a terminal's Ctrl-C (to the job's process group) or like
-        `kill` (to the ansible-playbook process only)."""
-        if group:
-            os.killpg(self.process.pid, signum)
-        else:
-            os.kill(self.process.pid, signum)
+        `kill` (to the ansible-playbook process only). A Ctrl-C that lands while Ansible
+        forks a worker is lost: its handler's KeyboardInterrupt is raised inside an
+        at-fork callback, where CPython prints and ignores it ("Exception ignored in").
+        A person presses Ctrl-C again; so does this, once, after 5 s."""
+        send = os.killpg if group else os.kill
+        send(self.process.pid, signum)
+        if signum != signal.SIGINT:
+            return
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            print("the first Ctrl-C was lost in a fork; pressing it again")
+            send(self.process.pid, signum)
+
+    def wait_for_verify(self, timeout: float = 300) -> None:
+        """Wait until verify polls the rollout (the banner of a task is printed only
+        with its first result, so wait for the task before it, then into the poll)."""
+        self.wait_for(r"TASK \[verify : Set the kubectl base arguments\][^\n]*\nok:", timeout)
+        time.sleep(1)
 
     def finish(self, timeout: float = 600) -> int:
         return self.process.wait(timeout=timeout)

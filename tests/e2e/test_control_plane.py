@@ -188,7 +188,7 @@ def test_interrupted_deploy_frees_the_lock_and_the_next_run_repairs(
             log=tmp_path / "interrupted.log",
         )
         if step == "verify":
-            run.wait_for(r"TASK \[verify : Wait for the rollout")
+            run.wait_for_verify()
         else:  # helm has written its pending-upgrade record and is applying
             run.wait_for_release_status(control, "pending-upgrade")
         # Ctrl-C reaches the terminal's job (its process group); `kill` only the process.
@@ -229,7 +229,7 @@ def test_sigkilled_deploy_frees_the_lock_and_the_next_deploy_repairs(
             values={"app": {"greeting": "Killed"}},
             log=tmp_path / "killed.log",
         )
-        run.wait_for(r"TASK \[verify : Wait for the rollout")
+        run.wait_for_verify()
         run.interrupt(signal.SIGKILL, group=False)
         killed = time.monotonic()
         assert run.finish(timeout=30) == -signal.SIGKILL
@@ -364,6 +364,9 @@ def test_stuck_release_runbook_by_hand(control: Target) -> None:
 def test_status_shows_the_real_state_of_a_crashing_pod(control: Target) -> None:
     """A pod that crash-loops (here: the Deployment edited out of band, the drift an
     operator meets) is shown as CrashLoopBackOff, not by its phase."""
+    ready = control.playbook("playbooks/status.yml")  # whatever came before: verified now
+    assert ready.returncode == 0, ready.stdout[-3000:]
+    assert_verified_and_serving(control, "0.0.2")
     deployment = control.cluster.json("-n", control.namespace, "get", "deployments")["items"][0]
     name = deployment["metadata"]["name"]
     crash = [
