@@ -26,6 +26,7 @@ from .conftest import (
     REPO,
     TEST_REPOSITORY,
     Cluster,
+    Running,
     Target,
     assert_no_failed_requests,
     describe,
@@ -61,6 +62,13 @@ def registry_content() -> dict[str, list[str]]:
 
     repositories = get("/_catalog?n=1000")["repositories"]
     return {repo: sorted(get(f"/{repo}/tags/list").get("tags") or []) for repo in repositories}
+
+
+def start_deploy(target: Target, greeting: str, log: Path) -> Running:
+    """deploy.yml of 0.0.2 with a greeting of its own (so the pods roll), in the background."""
+    return target.start(
+        "deploy.yml", "-e", "version=0.0.2", values={"app": {"greeting": greeting}}, log=log
+    )
 
 
 def assert_verified_and_serving(target: Target, version: str) -> None:
@@ -180,13 +188,7 @@ def test_interrupted_deploy_frees_the_lock_and_the_next_run_repairs(
     greeting = f"{signum.name}-{step}"
     before = control.revision()
     with probing(control.url) as reports:
-        run = control.start(
-            "deploy.yml",
-            "-e",
-            "version=0.0.2",
-            values={"app": {"greeting": greeting}},
-            log=tmp_path / "interrupted.log",
-        )
+        run = start_deploy(control, greeting, tmp_path / "interrupted.log")
         if step == "verify":
             run.wait_for_verify()
         else:  # helm has written its pending-upgrade record and is applying
@@ -222,13 +224,7 @@ def test_sigkilled_deploy_frees_the_lock_and_the_next_deploy_repairs(
     control: Target, tmp_path: Path
 ) -> None:
     with probing(control.url) as reports:
-        run = control.start(
-            "deploy.yml",
-            "-e",
-            "version=0.0.2",
-            values={"app": {"greeting": "Killed"}},
-            log=tmp_path / "killed.log",
-        )
+        run = start_deploy(control, "Killed", tmp_path / "killed.log")
         run.wait_for_verify()
         run.interrupt(signal.SIGKILL, group=False)
         killed = time.monotonic()
@@ -253,16 +249,7 @@ def test_sigkilled_deploy_frees_the_lock_and_the_next_deploy_repairs(
 def test_two_deploys_started_together_exactly_one_proceeds(control: Target, tmp_path: Path) -> None:
     before = control.revision()
     with probing(control.url) as reports:
-        runs = [
-            control.start(
-                "deploy.yml",
-                "-e",
-                "version=0.0.2",
-                values={"app": {"greeting": f"Race-{n}"}},
-                log=tmp_path / f"race-{n}.log",
-            )
-            for n in (1, 2)
-        ]
+        runs = [start_deploy(control, f"Race-{n}", tmp_path / f"race-{n}.log") for n in (1, 2)]
         codes = [run.finish(timeout=900) for run in runs]
         control.wait_drained()
     print(f"two deploys at once: exits {codes}; {describe(reports)}")
@@ -302,13 +289,7 @@ def test_a_deploy_that_lost_its_lock_stops_before_the_release(
 ) -> None:
     before = control.revision()
     with probing(control.url) as reports:
-        run = control.start(
-            "deploy.yml",
-            "-e",
-            "version=0.0.2",
-            values={"app": {"greeting": "Lost"}},
-            log=tmp_path / "lost.log",
-        )
+        run = start_deploy(control, "Lost", tmp_path / "lost.log")
         run.wait_for(r"lock: \S+ held by")
         # Another run takes the Lease over (as one that judged it stale would).
         taken = {"spec": {"holderIdentity": "other@host:0badf00d"}}
