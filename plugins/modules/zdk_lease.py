@@ -21,8 +21,8 @@ description:
     I(duration) seconds. It stops when the Lease is no longer ours.
   - C(fenced) fails unless the Lease is still ours (uid and holder) and was renewed
     recently by our renewer (same clock); run it right before every helm change.
-  - C(released) deletes the Lease only if its uid and holder are ours, and tells the
-    renewer to stop.
+  - C(released) deletes the Lease only if its uid and holder are ours, and stops the
+    renewer (waiting up to 3 s for it to acknowledge).
 options:
   state: {type: str, required: true, choices: [acquired, renewing, fenced, released]}
   namespace: {type: str, required: true}
@@ -74,6 +74,21 @@ RUN = "fastapi-zdk.io/run"
 def stop_file(uid: str) -> str:
     """Where `released` tells this run's renewer to stop (same host, same uid)."""
     return os.path.join(tempfile.gettempdir(), f"zdk-lease-{uid}.stop")
+
+
+def stop_renewer(uid: str, wait: float = 3) -> str:
+    """Tell this run's renewer to end and wait until it has read the word (it removes
+    the stop file); a renewer that ended before never reads it, so remove it then."""
+    path = stop_file(uid)
+    with open(path, "w", encoding="ascii"):
+        pass
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not os.path.exists(path):
+            return "stopped"
+        time.sleep(0.1)
+    os.unlink(path)
+    return "had already ended"
 
 
 class Refused(Exception):
@@ -347,9 +362,7 @@ def main() -> None:
                 module.fail_json(msg=problem)
             module.exit_json(changed=False)
         deleted = lock.delete_if_ours(params["holder"], params["uid"])
-        with open(stop_file(params["uid"]), "w", encoding="ascii"):
-            pass
-        module.exit_json(changed=deleted, stop_file=stop_file(params["uid"]))
+        module.exit_json(changed=deleted, renewer=stop_renewer(params["uid"]))
     except Refused as refused:
         module.fail_json(msg=str(refused), refused=True)
     except Exception as error:
