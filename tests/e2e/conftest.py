@@ -72,32 +72,33 @@ class Cluster:
     def kubectl_run(
         self, *args: str, check: bool = True, timeout: float = 120, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result
+        base = [str(self.kubectl), f"--kubeconfig={self.kubeconfig}"]
+        return _tool(base, args, check=check, timeout=timeout, stdin=stdin)
 
     def json(self, *args: str) -> Any:
         return json.loads(self.kubectl_run(*args, "-o", "json").stdout)
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> str:
-        result = subprocess.run(
-            [str(HELM), "--kubeconfig", str(self.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
+        base = [str(HELM), "--kubeconfig", str(self.kubeconfig)]
+        return _tool(base, args, check=check, timeout=timeout).stdout
+
+
+def _tool(
+    base: list[str],
+    args: tuple[str, ...],
+    *,
+    check: bool,
+    timeout: float,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run kubectl or helm; with check, a failure is an assertion naming the command."""
+    result = subprocess.run(
+        [*base, *args], capture_output=True, text=True, timeout=timeout, input=stdin, check=False
+    )
+    if check and result.returncode != 0:
+        name = Path(base[0]).name
+        raise AssertionError(f"{name} {' '.join(args)} failed: {result.stderr.strip()}")
+    return result
 
 
 def psql(sql: str) -> str:

@@ -30,22 +30,16 @@ def _history(cluster: Cluster) -> list[dict[str, Any]]:
     return sorted(json.loads(out or "[]"), key=lambda r: int(r["revision"]))
 
 
+def _get_user(cluster: Cluster, *what: str) -> Any:
+    """One object (or list) of the user's namespace as JSON, None when there is none."""
+    found = cluster.kubectl_run("-n", USER_NAMESPACE, "get", *what, "-o", "json", check=False)
+    return json.loads(found.stdout) if found.returncode == 0 else None
+
+
 def _pods(cluster: Cluster) -> dict[str, str]:
-    listed = cluster.kubectl_run(
-        "-n",
-        USER_NAMESPACE,
-        "get",
-        "pods",
-        "-o",
-        "json",
-        "-l",
-        f"app.kubernetes.io/instance={USER_RELEASE}",
-        check=False,
-    )
-    if listed.returncode != 0:
-        return {}
-    versions = {}
-    for pod in json.loads(listed.stdout)["items"]:
+    listed = _get_user(cluster, "pods", "-l", f"app.kubernetes.io/instance={USER_RELEASE}")
+    versions: dict[str, str] = {}
+    for pod in (listed or {}).get("items", []):
         if pod["status"].get("phase") != "Running" or pod["metadata"].get("deletionTimestamp"):
             continue
         name = pod["metadata"]["name"]
@@ -60,17 +54,8 @@ def _pods(cluster: Cluster) -> dict[str, str]:
 
 
 def _ledger(cluster: Cluster) -> dict[str, str]:
-    found = cluster.kubectl_run(
-        "-n",
-        USER_NAMESPACE,
-        "get",
-        "configmap",
-        f"{USER_RELEASE}-deploy-ledger",
-        "-o",
-        "json",
-        check=False,
-    )
-    return json.loads(found.stdout).get("data") or {} if found.returncode == 0 else {}
+    found = _get_user(cluster, "configmap", f"{USER_RELEASE}-deploy-ledger")
+    return (found or {}).get("data") or {}
 
 
 def seed_user_release(cluster: Cluster) -> None:
