@@ -25,7 +25,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,6 +271,7 @@ class Target:
     node_port: int
     release: str = "fastapi-app"
     values: dict[str, Any] = field(default_factory=dict)
+    started: list[Running] = field(default_factory=list)
 
     @property
     def namespace(self) -> str:
@@ -315,17 +316,30 @@ class Target:
     ) -> Running:
         """Start a playbook in the background, in a session of its own (like a
         terminal job), so a test can signal it."""
-        handle = log.open("w")
-        process = subprocess.Popen(
-            [str(BIN / "ansible-playbook"), path, *self.variables(values), *extra],
-            cwd=REPO,
-            env=ansible_env(),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        return Running(process, log)
+        with log.open("w") as handle:
+            process = subprocess.Popen(
+                [str(BIN / "ansible-playbook"), path, *self.variables(values), *extra],
+                cwd=REPO,
+                env=ansible_env(),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        self.started.append(Running(process, log))
+        return self.started[-1]
+
+    def stop_started_runs(self) -> None:
+        """A suite stopped half-way (Ctrl-C) must not leave a playbook it started running
+        in a session of its own: SIGTERM its group, SIGKILL it after 10 s."""
+        for run in self.started:
+            for signum in (signal.SIGTERM, signal.SIGKILL):
+                if run.process.poll() is not None:
+                    break
+                with suppress(ProcessLookupError):
+                    os.killpg(run.process.pid, signum)
+                with suppress(subprocess.TimeoutExpired):
+                    run.process.wait(timeout=10)
 
     # ------------------------------------------------------------- reading
     def history(self) -> list[dict[str, Any]]:
@@ -487,6 +501,7 @@ def make_target(cluster: Cluster, name: str, node_port: int, **kwargs: Any) -> I
     try:
         yield target
     finally:
+        target.stop_started_runs()
         cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", check=False)
 
 
