@@ -191,6 +191,36 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def release_pods(cluster: Cluster, namespace: str, release: str) -> list[dict[str, Any]]:
+    """The release's pods (the migration Job's included)."""
+    selector = f"app.kubernetes.io/instance={release}"
+    return list(cluster.json("-n", namespace, "get", "pods", "-l", selector)["items"])
+
+
+def serving_versions(cluster: Cluster, namespace: str, release: str) -> dict[str, str]:
+    """Every running app pod of the release and the version its /health reports ("?" when
+    it does not answer), read through the API server's pod proxy."""
+    versions = {}
+    for pod in release_pods(cluster, namespace, release):
+        meta = pod["metadata"]
+        if (
+            meta.get("deletionTimestamp")
+            or pod["status"].get("phase") != "Running"
+            or meta.get("labels", {}).get("app.kubernetes.io/component") == "migrations"
+        ):
+            continue
+        raw = cluster.kubectl_run(
+            "get",
+            "--raw",
+            f"/api/v1/namespaces/{namespace}/pods/{meta['name']}:8000/proxy/health",
+            check=False,
+        )
+        versions[meta["name"]] = (
+            json.loads(raw.stdout).get("version", "?") if raw.returncode == 0 else "?"
+        )
+    return versions
+
+
 @dataclass
 class Running:
     """An ansible-playbook started in the background (its own session, as a terminal
@@ -391,42 +421,17 @@ class Target:
         raise AssertionError(f"deploy lock still held after {timeout}s: {self.lease()}")
 
     def pod_versions(self) -> dict[str, str]:
-        pods = self.cluster.json(
-            "-n",
-            self.namespace,
-            "get",
-            "pods",
-            "-l",
-            f"app.kubernetes.io/instance={self.release},app.kubernetes.io/component!=migrations",
-        )["items"]
-        versions = {}
-        for pod in pods:
-            if pod["metadata"].get("deletionTimestamp") or pod["status"].get("phase") != "Running":
-                continue
-            name = pod["metadata"]["name"]
-            raw = self.cluster.kubectl_run(
-                "get",
-                "--raw",
-                f"/api/v1/namespaces/{self.namespace}/pods/{name}:8000/proxy/health",
-                check=False,
-            )
-            versions[name] = json.loads(raw.stdout)["version"] if raw.returncode == 0 else "?"
-        return versions
+        return serving_versions(self.cluster, self.namespace, self.release)
+
+    def pods(self) -> list[dict[str, Any]]:
+        return release_pods(self.cluster, self.namespace, self.release)
 
     def wait_drained(self, timeout: float = 120) -> float:
         """Wait until no pod of the release is terminating (the old pods have finished
         preStop, drain and graceful shutdown under whatever traffic runs); seconds waited."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
-            pods = self.cluster.json(
-                "-n",
-                self.namespace,
-                "get",
-                "pods",
-                "-l",
-                f"app.kubernetes.io/instance={self.release}",
-            )["items"]
-            if not any(p["metadata"].get("deletionTimestamp") for p in pods):
+            if not any(p["metadata"].get("deletionTimestamp") for p in self.pods()):
                 return time.monotonic() - started
             time.sleep(1)
         raise AssertionError(f"pods of {self.release} still terminating after {timeout}s")

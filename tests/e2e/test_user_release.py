@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, USER_NAMESPACE, USER_RELEASE, Cluster, run_playbook
+from .conftest import (
+    REPO,
+    USER_NAMESPACE,
+    USER_RELEASE,
+    Cluster,
+    run_playbook,
+    serving_versions,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -37,20 +44,7 @@ def _get_user(cluster: Cluster, *what: str) -> Any:
 
 
 def _pods(cluster: Cluster) -> dict[str, str]:
-    listed = _get_user(cluster, "pods", "-l", f"app.kubernetes.io/instance={USER_RELEASE}")
-    versions: dict[str, str] = {}
-    for pod in (listed or {}).get("items", []):
-        if pod["status"].get("phase") != "Running" or pod["metadata"].get("deletionTimestamp"):
-            continue
-        name = pod["metadata"]["name"]
-        raw = cluster.kubectl_run(
-            "get",
-            "--raw",
-            f"/api/v1/namespaces/{USER_NAMESPACE}/pods/{name}:8000/proxy/health",
-            check=False,
-        )
-        versions[name] = json.loads(raw.stdout).get("version", "?") if raw.returncode == 0 else "?"
-    return versions
+    return serving_versions(cluster, USER_NAMESPACE, USER_RELEASE)
 
 
 def _ledger(cluster: Cluster) -> dict[str, str]:
