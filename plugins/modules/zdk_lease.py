@@ -87,7 +87,10 @@ def stop_renewer(uid: str, wait: float = 3) -> str:
         if not os.path.exists(path):
             return "stopped"
         time.sleep(0.1)
-    os.unlink(path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:  # the renewer read it in the last instant
+        return "stopped"
     return "had already ended"
 
 
