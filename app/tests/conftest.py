@@ -34,6 +34,7 @@ APP_DIR = Path(__file__).resolve().parents[1]
 APP_ENV = (
     "APP_VERSION", "APP_REVISION", "APP_GREETING", "APP_WARMUP_SECONDS", "APP_DRAIN_SECONDS",
     "APP_SLOW_MAX_SECONDS", "DATABASE_URL", "POD_NAME", "POD_NAMESPACE",
+    "MIGRATION_LOCK_TIMEOUT", "MIGRATION_STATEMENT_TIMEOUT",
 )  # fmt: skip
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 

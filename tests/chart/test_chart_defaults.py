@@ -64,6 +64,14 @@ def test_values_yaml_defaults() -> None:
     assert values["app"]["greeting"] == "World"
     assert values["database"]["existingSecretKey"] == "DATABASE_URL"
     assert values["migrations"]["command"] == ["alembic", "upgrade", "head"]
+    # statement_timeout < the Job's deadline (< the deploy's wait); a finished Job is
+    # removed 10 minutes later, once the deploy has read its log.
+    migrations = values["migrations"]
+    assert (migrations["statementTimeoutSeconds"], migrations["activeDeadlineSeconds"]) == (
+        240,
+        300,
+    )
+    assert migrations["ttlSecondsAfterFinished"] == 600
 
 
 def test_deployment_rollout_defaults(default_render: list[Manifest]) -> None:

@@ -58,6 +58,16 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("digest-pattern", {"image": {"digest": "latest"}}, "at '/image/digest'"),
     ("pull-policy", {"image": {"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy'"),
     ("command-empty", {"migrations": {"command": []}}, "at '/migrations/command'"),
+    (
+        "statement-timeout-minimum",
+        {"migrations": {"statementTimeoutSeconds": 0}},
+        "at '/migrations/statementTimeoutSeconds': minimum: got 0, want 1",
+    ),
+    (
+        "statement-timeout-type",
+        {"migrations": {"statementTimeoutSeconds": "240s"}},
+        "at '/migrations/statementTimeoutSeconds': got string, want integer",
+    ),
 ]
 
 

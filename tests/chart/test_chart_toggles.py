@@ -287,6 +287,7 @@ def test_migration_job_as_hook() -> None:
     }
     spec = job["spec"]
     assert (spec["backoffLimit"], spec["activeDeadlineSeconds"]) == (0, 300)
+    assert spec["ttlSecondsAfterFinished"] == 600
     pod = spec["template"]["spec"]
     c = pod["containers"][0]
     assert c["command"] == ["alembic", "upgrade", "head"]
@@ -300,7 +301,8 @@ def test_migration_job_as_hook() -> None:
     )
     assert pod["automountServiceAccountToken"] is False
     assert pod["restartPolicy"] == "Never"
-    assert env(c) == env(app)
+    # The app's environment, plus the migration session's statement_timeout.
+    assert env(c) == {**env(app), "MIGRATION_STATEMENT_TIMEOUT": "240s"}
     assert env(c)["DATABASE_URL"] == {
         "secretKeyRef": {"name": "fastapi-app-database", "key": "DATABASE_URL"}
     }
@@ -349,6 +351,26 @@ def test_migration_job_plain_for_the_deploy_role() -> None:
     assert env(c)["A"] == "1"
     assert c["envFrom"] == [{"secretRef": {"name": name}}]
     assert job["spec"]["ttlSecondsAfterFinished"] == 600
+
+
+@pytest.mark.parametrize(("ttl", "rendered"), [(None, None), (0, 0), (3600, 3600)])
+def test_migration_job_timeouts(ttl: int | None, rendered: int | None) -> None:
+    values = {
+        "migrations": {
+            "enabled": True,
+            "statementTimeoutSeconds": 90,
+            "activeDeadlineSeconds": 120,
+            "ttlSecondsAfterFinished": ttl,
+        },
+        "database": {"existingSecret": "db"},
+    }
+    job = one(render(values), "Job")
+    assert job["spec"]["activeDeadlineSeconds"] == 120
+    assert job["spec"].get("ttlSecondsAfterFinished") == rendered
+    assert (
+        env(job["spec"]["template"]["spec"]["containers"][0])["MIGRATION_STATEMENT_TIMEOUT"]
+        == "90s"
+    )
 
 
 def test_migration_hook_secret_is_a_hook() -> None:

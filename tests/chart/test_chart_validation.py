@@ -147,6 +147,25 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         " a throw-away SQLite file.",
     ),
     (
+        "migrations-statement-timeout",
+        {
+            "migrations": {"enabled": True, "statementTimeoutSeconds": 300},
+            "database": {"existingSecret": "db"},
+        },
+        "migrations: migrations.statementTimeoutSeconds (300) must be lower than"
+        " migrations.activeDeadlineSeconds (300), so that PostgreSQL cancels a long statement"
+        " before the Job is killed.",
+    ),
+    (
+        "migrations-deadline-lowered",
+        {
+            "migrations": {"enabled": True, "activeDeadlineSeconds": 120},
+            "database": {"existingSecret": "db"},
+        },
+        "migrations: migrations.statementTimeoutSeconds (240) must be lower than"
+        " migrations.activeDeadlineSeconds (120)",
+    ),
+    (
         "networkpolicy-closed",
         {"networkPolicy": {"enabled": True, "allowSameNamespace": False}},
         "networkPolicy: networkPolicy.enabled with allowSameNamespace=false and an empty"
@@ -211,6 +230,16 @@ def test_all_broken_rules_are_reported_together() -> None:
             id="hpa-min-eq-max",
         ),
         pytest.param({"networkPolicy": {"enabled": True}}, id="networkpolicy-same-namespace"),
+        pytest.param(
+            {
+                "migrations": {"enabled": True, "statementTimeoutSeconds": 299},
+                "database": {"existingSecret": "db"},
+            },
+            id="statement-timeout-just-below-deadline",
+        ),
+        pytest.param(
+            {"migrations": {"statementTimeoutSeconds": 600}}, id="statement-timeout-no-migrations"
+        ),
     ],
 )
 def test_boundaries_that_still_render(values: dict[str, Any]) -> None:

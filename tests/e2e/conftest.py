@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def _tool(
     return result
 
 
-def psql(sql: str) -> str:
+def psql(sql: str, database: str = "postgres") -> str:
     """SQL as the PostgreSQL superuser of the local cluster (statements on stdin, so no
     password ever shows on a command line)."""
     return subprocess.run(
@@ -119,7 +120,7 @@ def psql(sql: str) -> str:
             "ON_ERROR_STOP=1",
             "-qtAX",
             "-d",
-            "postgres",
+            database,
         ],
         input=sql,
         capture_output=True,
@@ -189,6 +190,19 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
             else value
         )
     return out
+
+
+def broken_copy(tmp_path: Path, edit: str, where: str = "fastapi_app/main.py") -> Path:
+    """A copy of the app with a real fault (or a new migration) built in: `edit` is
+    appended to `where` (a new file when it does not exist)."""
+    copy = tmp_path / "app"
+    shutil.copytree(
+        REPO / "app", copy, ignore=shutil.ignore_patterns("tests", "bench", "__pycache__")
+    )
+    path = copy / where
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text((path.read_text() if path.exists() else "") + edit)
+    return copy
 
 
 def release_pods(cluster: Cluster, namespace: str, release: str) -> list[dict[str, Any]]:
@@ -327,6 +341,8 @@ class Target:
                     "zdk_release": self.release,
                     "zdk_image_repository": TEST_REPOSITORY,
                     "zdk_extra_values": chart_values,
+                    # A short analysis window: the tests about it set their own.
+                    "zdk_analysis_seconds": 3,
                 }
             ),
         ]
@@ -459,7 +475,11 @@ def suite_namespaces(cluster: Cluster) -> list[str]:
 
 def remove_test_databases() -> None:
     # DB_PREFIX is a constant of this file, not input.
-    names = psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{DB_PREFIX}%'").split()  # noqa: S608
+    # The suite's databases, and the scratch databases its roles made (N-1 checks).
+    names = psql(
+        "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba"  # noqa: S608
+        f" WHERE datname LIKE '{DB_PREFIX}%' OR rolname LIKE '{DB_PREFIX}%'"
+    ).split()
     roles = psql(f"SELECT rolname FROM pg_roles WHERE rolname LIKE '{DB_PREFIX}%'").split()  # noqa: S608
     for name in names:
         psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -492,8 +512,9 @@ def make_target(cluster: Cluster, name: str, node_port: int, **kwargs: Any) -> I
     cluster.kubectl_run("create", "namespace", namespace)
     cluster.kubectl_run("label", "namespace", namespace, f"{TEST_LABEL}=e2e")
     psql(
-        f"CREATE ROLE \"{database}\" LOGIN PASSWORD '{password}';\n"
+        f"CREATE ROLE \"{database}\" LOGIN CREATEDB PASSWORD '{password}';\n"
         f'CREATE DATABASE "{database}" OWNER "{database}";\n'
+        f'REVOKE CONNECT ON DATABASE "{database}" FROM PUBLIC;\n'
     )
     url = f"postgresql+psycopg://{database}:{password}@{PG_HOST_IN_CLUSTER}:5432/{database}"
     secret = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -21,10 +20,10 @@ from typing import Any
 import pytest
 
 from .conftest import (
-    REPO,
     Cluster,
     Target,
     assert_no_failed_requests,
+    broken_copy,
     describe,
     flat,
     make_target,
@@ -47,18 +46,6 @@ def shop(cluster: Cluster, user_release: dict[str, Any]) -> Iterator[Target]:
         cluster, "deploy", 30181, release="shop", values={"fullnameOverride": "other"}
     ) as target:
         yield target
-
-
-def broken_copy(tmp_path: Path, edit: str, where: str = "fastapi_app/main.py") -> Path:
-    """A copy of the app with a real fault built in."""
-    copy = tmp_path / "app"
-    shutil.copytree(
-        REPO / "app", copy, ignore=shutil.ignore_patterns("tests", "bench", "__pycache__")
-    )
-    path = copy / where
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text((path.read_text() if path.exists() else "") + edit)
-    return copy
 
 
 def test_deploy_v1_then_v2_without_failed_requests(shop: Target, tmp_path: Path) -> None:
@@ -107,7 +94,11 @@ def test_failing_migration_stops_the_deploy(shop: Target, tmp_path: Path) -> Non
         where="alembic/versions/0099_fails.py",
     )
     revision = shop.revision()
-    failed = shop.deploy("0.0.90-badmigration", "-e", f"zdk_app_dir={broken}", values=UNIVERSE)
+    # Past the N-1 check (it would refuse this build first): the Job's own failure path.
+    failed = shop.deploy(
+        "0.0.90-badmigration", "-e", f"zdk_app_dir={broken}", "-e", "zdk_n1_check=false",
+        values=UNIVERSE,
+    )  # fmt: skip
     assert failed.returncode != 0
     assert re.search(r"migration Job \S+ failed", failed.stdout), failed.stdout[-3000:]
     assert "deliberately failing migration" in failed.stdout
@@ -124,7 +115,10 @@ def test_rollout_that_cannot_start_is_rolled_back_fast(shop: Target) -> None:
     }
     revision = shop.revision()
     started = time.monotonic()
-    failed = shop.deploy("0.0.2", "-e", "zdk_migrations=false", values=missing)
+    # No preview pod (it would stop this before the release): the release's own path.
+    failed = shop.deploy(
+        "0.0.2", "-e", "zdk_migrations=false", "-e", "zdk_preview=false", values=missing
+    )
     elapsed = time.monotonic() - started
     assert failed.returncode != 0
     assert re.search(rf"rolled\s+back\s+to\s+revision\s+{made['0.0.2']}\b", failed.stdout)
@@ -143,7 +137,11 @@ def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
     revision = shop.revision()
 
     with probing(shop.url) as reports:
-        failed = shop.deploy("0.0.3-broken", "-e", f"zdk_app_dir={broken}", values=UNIVERSE)
+        # No preview pod (it would stop this before the release): the rollback path.
+        failed = shop.deploy(
+            "0.0.3-broken", "-e", f"zdk_app_dir={broken}", "-e", "zdk_preview=false",
+            values=UNIVERSE,
+        )  # fmt: skip
         shop.wait_drained()
     print(f"broken release under load: {describe(reports)}")
     assert failed.returncode != 0

@@ -211,7 +211,7 @@ def test_the_image_command_alembic_upgrade_head(pg_url: str, engine: Engine) -> 
         cwd=APP_DIR, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert upgrade.returncode == 0, upgrade.stderr
-    assert "session limits: lock_timeout=5s statement_timeout=15min" in upgrade.stderr
+    assert "session limits: lock_timeout=5s statement_timeout=240s" in upgrade.stderr
     assert revision(engine) == "0003"
     bad = subprocess.run(
         [sys.executable, "-m", "alembic", "current"],

@@ -15,6 +15,7 @@ checks types and ranges; these rules check values against each other.
 {{- $messages = append $messages (include "fastapi-app.validateValues.service" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.ingress" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.database" .) -}}
+{{- $messages = append $messages (include "fastapi-app.validateValues.migrations" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.networkPolicy" .) -}}
 {{- $messages = without $messages "" -}}
 {{- if $messages }}
@@ -140,6 +141,17 @@ ingress: ingress.enabled needs at least one entry in ingress.hosts.
 database: set only one of database.url and database.existingSecret.
 {{- else if and .Values.migrations.enabled (not (or $d.url $d.existingSecret)) -}}
 migrations: migrations.enabled needs database.existingSecret or database.url, or the Job migrates a throw-away SQLite file.
+{{- end -}}
+{{- end }}
+
+{{/*
+statement_timeout below the Job's deadline: the server cancels a long statement itself
+(and the Job fails with its error) before Kubernetes kills the pod.
+*/}}
+{{- define "fastapi-app.validateValues.migrations" -}}
+{{- $m := .Values.migrations -}}
+{{- if and $m.enabled (ge ($m.statementTimeoutSeconds | int) ($m.activeDeadlineSeconds | int)) -}}
+migrations: migrations.statementTimeoutSeconds ({{ $m.statementTimeoutSeconds }}) must be lower than migrations.activeDeadlineSeconds ({{ $m.activeDeadlineSeconds }}), so that PostgreSQL cancels a long statement before the Job is killed.
 {{- end -}}
 {{- end }}
 

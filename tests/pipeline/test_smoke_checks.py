@@ -1,0 +1,150 @@
+"""The judgement behind smoke checks and the analysis window (plugins/module_utils/
+zdk_smoke.py) and the check pod (plugins/filter/check_pod.py). The real thing runs in
+tests/e2e/test_checks.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import load_plugin
+
+smoke = load_plugin("module_utils/zdk_smoke.py")
+check_pod = load_plugin("filter/check_pod.py")
+
+EXPOSITION = """\
+# HELP http_requests_total HTTP requests answered, by status code
+# TYPE http_requests_total counter
+http_requests_total{status="200"} 90.0
+http_requests_total{status="404"} 4.0
+http_requests_total{status="500"} 5.0
+http_requests_total{status="503"} 1.0
+http_requests_created{status="200"} 1.7e+09
+process_cpu_seconds_total 1.2
+"""
+
+
+def test_request_counts_sum_every_status_and_count_5xx() -> None:
+    assert smoke.request_counts(EXPOSITION, "http_requests_total") == (100.0, 6.0)
+    assert smoke.request_counts(EXPOSITION, "http_requests") == (100.0, 6.0)
+
+
+def test_request_counts_of_an_instrumentator_style_metric() -> None:
+    text = (
+        'http_requests_total{handler="/a",method="GET",status="2xx"} 10\n'
+        'http_requests_total{handler="/a",method="GET",status="5xx"} 2\n'
+    )
+    assert smoke.request_counts(text, "http_requests_total") == (12.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("check", "problem"),
+    [
+        ({"path": "/endpoint"}, ""),
+        ({"method": "post", "path": "/items", "body": {"name": "x"}, "status": 201}, ""),
+        ({"path": "endpoint"}, "path must start with /"),
+        ({"path": "/a b"}, "path must start with /"),
+        ({"path": "/", "method": "FETCH"}, "unknown method"),
+        ({"path": "/", "status": 999}, "status must be an HTTP status code"),
+        ("GET /", "not a mapping"),
+    ],
+)
+def test_check_definitions(check: Any, problem: str) -> None:
+    found = smoke.check_problem(check)
+    assert (problem in found) if problem else found == ""
+
+
+def pod(
+    restarts: int = 0, ready: bool = True, leaving: bool = False, reason: str = ""
+) -> dict[str, Any]:
+    status: dict[str, Any] = {"name": "app", "restartCount": restarts}
+    if reason:
+        status["lastState"] = {"terminated": {"reason": reason, "exitCode": 137}}
+    return {
+        "metadata": {"name": "p", **({"deletionTimestamp": "now"} if leaving else {})},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [status],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def test_a_restart_fails_with_its_reason() -> None:
+    watch = smoke.PodWatch("p", {"app": 0}, was_ready=True)
+    assert smoke.pod_problem(watch, pod()) == ""
+    assert (
+        smoke.pod_problem(watch, pod(restarts=1, reason="OOMKilled"))
+        == "pod p restarted (app: OOMKilled, exit 137)"
+    )
+
+
+def test_a_readiness_flip_fails_but_a_pod_not_yet_ready_does_not() -> None:
+    starting = smoke.PodWatch("p", {"app": 0}, was_ready=False)
+    assert smoke.pod_problem(starting, pod(ready=False)) == ""
+    serving = smoke.PodWatch("p", {"app": 0}, was_ready=True)
+    assert smoke.pod_problem(serving, pod(ready=False)) == "pod p became unready"
+
+
+def test_a_pod_being_deleted_is_not_a_failure() -> None:
+    serving = smoke.PodWatch("p", {"app": 0}, was_ready=True)
+    assert smoke.pod_problem(serving, pod(ready=False, leaving=True)) == ""
+
+
+def test_the_5xx_share_is_judged_from_min_requests_on() -> None:
+    tally = smoke.Tally()
+    tally.pods["a"] = smoke.PodWatch("a", {}, True, first_counts=(10, 0), last_counts=(20, 3))
+    assert tally.totals() == (10, 3)
+    assert tally.error_problem(0.05, 20) == ""
+    assert "3 of 10 requests answered 5xx" in tally.error_problem(0.05, 10)
+    assert tally.error_problem(0.5, 10) == ""
+
+
+def test_the_check_pod_is_outside_every_selector_and_reads_the_scratch_database() -> None:
+    deployment: dict[str, Any] = {
+        "metadata": {"name": "other", "namespace": "ns"},
+        "spec": {
+            "template": {
+                "metadata": {
+                    "labels": {
+                        "app.kubernetes.io/name": "fastapi-app",
+                        "app.kubernetes.io/instance": "shop",
+                        "app.kubernetes.io/version": "0.0.2",
+                    }
+                },
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": "old",
+                            "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+                            "env": [
+                                {"name": "A", "value": "1"},
+                                {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {}}},
+                            ],
+                        }
+                    ]
+                },
+            }
+        },
+    }
+    made = check_pod.check_pod(deployment, "shop-n1", "n1", "scratch", image="new")
+    assert made["metadata"]["labels"] == {
+        "fastapi-zdk.io/check": "n1",
+        "app.kubernetes.io/component": "smoke-check",
+        "app.kubernetes.io/version": "0.0.2",
+    }
+    container = made["spec"]["containers"][0]
+    assert container["image"] == "new"
+    assert "lifecycle" not in container
+    assert container["env"] == [
+        {"name": "A", "value": "1"},
+        {
+            "name": "DATABASE_URL",
+            "valueFrom": {"secretKeyRef": {"name": "scratch", "key": "DATABASE_URL"}},
+        },
+    ]
+    assert made["spec"]["restartPolicy"] == "Never"
+    # The Deployment itself is untouched.
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "old"
