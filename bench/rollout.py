@@ -128,7 +128,12 @@ def deploy_argv(version: str, greeting: str, database: str) -> list[str]:
         "service": {"nodePort": NODE_PORT},
         "app": {"greeting": greeting},
     }
-    extra = {"zdk_extra_values": values}
+    if database == "none":
+        # Without a database the sample's /items cannot answer: smoke-check /endpoint only.
+        values["smoke"] = {"checks": [{"method": "GET", "path": "/endpoint", "status": 200}]}
+    # The analysis window is a chosen wait after the rollout (30 s by default), not a cost
+    # of rolling: off here, so that both methods are timed to the same point.
+    extra = {"zdk_extra_values": values, "zdk_analysis_seconds": 0}
     argv = [
         str(BIN / "ansible-playbook"),
         "deploy.yml",

@@ -149,6 +149,9 @@ def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
         r"verify\s+failed\s+for\s+0\.0\.3-broken\s+after\s+([0-9.]+)s", failed.stdout
     )
     assert verify_time, failed.stdout[-3000:]
+    print(
+        f"P5 crash at start-up: rollback decided {verify_time.group(1)}s after the rollout started"
+    )
     assert float(verify_time.group(1)) < 60, "the failure must be seen fast, not at a timeout"
     assert "rolled back to revision" in failed.stdout
     assert_no_failed_requests(reports)
