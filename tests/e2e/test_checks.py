@@ -222,9 +222,10 @@ def test_an_additive_migration_passes_the_n1_check_and_deploys(
 
 def test_an_older_build_on_the_newer_database_runs_no_migration(checks: Target) -> None:
     """A roll-forward to a build that does not know revision 0004: the migration Job
-    runs nothing and says so; the checks decide (0004 only added a column)."""
+    runs nothing and says so; the checks decide (0004 only added a column), here with the
+    chart's helm test as one more (its pod sends the smoke checks through the Service)."""
     started = time.monotonic()
-    older = checks.deploy("0.0.5")
+    older = checks.deploy("0.0.5", "-e", "zdk_helm_test=true")
     out = flat(older.stdout)
     assert older.returncode == 0, out[-3000:]
     assert (
@@ -232,6 +233,7 @@ def test_an_older_build_on_the_newer_database_runs_no_migration(checks: Target) 
         " no migration run)"
     ) in out, out[-3000:]
     assert "N-1 check: not needed (the database is ahead of this build)" in out
+    assert "2 smoke checks passed on each pod; helm test passed" in out
     assert database_revision() == "0004"
     assert set(checks.pod_versions().values()) == {"0.0.5"}
     print(f"older build on the newer database deployed in {time.monotonic() - started:.0f}s")
