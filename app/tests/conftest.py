@@ -28,7 +28,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi_app.core.config import Settings
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 APP_DIR = Path(__file__).resolve().parents[1]
 APP_ENV = (
@@ -89,8 +89,12 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+# migrate(url, revision="head", *, down=False): the `migrate` fixture's function.
+Migrate = Callable[..., None]
+
+
 @pytest.fixture
-def migrate() -> Callable[..., None]:
+def migrate() -> Migrate:
     """migrate(url, "head") / migrate(url, "base", down=True), in-process."""
 
     def run(database_url: str, revision: str = "head", *, down: bool = False) -> None:
@@ -182,6 +186,22 @@ def pg_url(postgres: Postgres) -> Iterator[str]:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def engine(pg_url: str) -> Iterator[Engine]:
+    """An engine on this test's fresh database."""
+    engine = create_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+def revision(engine: Engine) -> str | None:
+    """The database's Alembic revision (None before the first migration)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 # ---------------------------------------------------------------- uvicorn

@@ -18,32 +18,17 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from conftest import APP_DIR
-from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from conftest import APP_DIR, Migrate, revision
+from sqlalchemy import Connection, Engine, inspect, text
 
 pytestmark = pytest.mark.component
 
-Migrate = Callable[..., None]
 # The key env.py derives from its constant (its log lines name it).
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"fastapi-zdk:alembic").digest()[:8], "big", signed=True)
 AHEAD_LINE = (
     "database is ahead of this build: at revision ffff9999, this build's head is 0003;"
     " no migration run"
 )
-
-
-@pytest.fixture
-def engine(pg_url: str) -> Iterator[Engine]:
-    engine = create_engine(pg_url)
-    yield engine
-    engine.dispose()
-
-
-def revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            return None
-        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def start(

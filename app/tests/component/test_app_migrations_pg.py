@@ -13,32 +13,16 @@ from contextlib import contextmanager
 
 import pytest
 from alembic import command
-from conftest import APP_DIR, alembic_config
+from conftest import APP_DIR, Migrate, alembic_config, revision
 from fastapi.testclient import TestClient
 from fastapi_app.core.config import Settings
 from fastapi_app.main import create_app
 from fastapi_app.models import Item
-from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
+from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 pytestmark = pytest.mark.component
-
-Migrate = Callable[..., None]
-
-
-@pytest.fixture
-def engine(pg_url: str) -> Iterator[Engine]:
-    engine = create_engine(pg_url)
-    yield engine
-    engine.dispose()
-
-
-def revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            return None
-        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def index_state(engine: Engine) -> bool | None:
