@@ -8,7 +8,7 @@ deploy kit then starts the version now serving against it and sends it the smoke
 Results: ready, up-to-date, ahead (the database is at a revision this build does not
 know), no-createdb, replay-failed, migrate-failed, not-postgresql, error."""
 
-# ruff: noqa: S603, S607 - the commands are the chart's migration command and alembic
+# ruff: noqa: S603 - the commands are the chart's migration command and alembic
 import json
 import os
 import signal
@@ -68,6 +68,16 @@ def stop(*_):
     sys.exit(0)
 
 
+def run_or_stop(command, env, result, code):
+    """Run `command` on the scratch database; on failure drop it, say why (with the
+    revisions `current` and `heads`, read below) and exit with `code`."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        drop()
+        say(result, current=current, heads=heads, reason=last_line(done.stderr + done.stdout))
+        sys.exit(code)
+
+
 try:
     with admin.connect() as connection:
         has_table = connection.execute(
@@ -103,22 +113,12 @@ except Exception as error:
     say("error", reason=last_line(str(error)))
     sys.exit(2)
 
+
 signal.signal(signal.SIGTERM, stop)
 try:
     env = {**os.environ, "DATABASE_URL": scratch.render_as_string(hide_password=False)}
     for rev in current:
-        replay = subprocess.run(
-            ["alembic", "upgrade", rev], env=env, capture_output=True, text=True
-        )
-        if replay.returncode != 0:
-            drop()
-            say(
-                "replay-failed",
-                current=current,
-                heads=heads,
-                reason=last_line(replay.stderr + replay.stdout),
-            )
-            sys.exit(4)
+        run_or_stop(["alembic", "upgrade", rev], env, "replay-failed", 4)
     scratch_engine = create_engine(scratch, poolclass=pool.NullPool)
     with scratch_engine.connect() as connection:
         replayed = [tuple(row) for row in connection.execute(text(COLUMNS))]
@@ -126,16 +126,7 @@ try:
         {"/".join(c) for c in production_columns if c[0] != "alembic_version"}
         ^ {"/".join(c) for c in replayed if c[0] != "alembic_version"}
     )
-    migrate = subprocess.run(migrate_command, env=env, capture_output=True, text=True)
-    if migrate.returncode != 0:
-        drop()
-        say(
-            "migrate-failed",
-            current=current,
-            heads=heads,
-            reason=last_line(migrate.stderr + migrate.stdout),
-        )
-        sys.exit(5)
+    run_or_stop(migrate_command, env, "migrate-failed", 5)
     say("ready", current=current, heads=heads, drift=drift[:20])
     deadline = time.monotonic() + hold_seconds
     while time.monotonic() < deadline:
