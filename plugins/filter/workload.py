@@ -1,13 +1,17 @@
 """Names of the objects a release runs, read from what helm rendered (a dry run, or a
 revision's manifest), so that no playbook guesses them: whatever nameOverride,
 fullnameOverride or release name the chart was given, verify and status find the
-Deployment, its pods, its Service and the port to ask for the version."""
+Deployment, its pods, its Service and the port and path to ask for the version."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import yaml
+
+# The chart writes health.versionPath here; manifests of older charts lack it.
+VERSION_PATH_ANNOTATION = "fastapi-zdk.io/version-path"
+DEFAULT_VERSION_PATH = "/health"
 
 
 def _documents(manifest: Any) -> list[dict[str, Any]]:
@@ -35,7 +39,8 @@ def workload(manifest: Any, port_name: str = "http") -> dict[str, Any]:
     YAML documents or a list of objects):
 
     {"deployment": name, "selector": "k=v,k=v", "match_labels": {...},
-     "service": name or "", "port": container port number, "container": name}
+     "service": name or "", "port": container port number, "container": name,
+     "version_path": path whose JSON names the version}
 
     Raises ValueError when the manifest holds no Deployment, or several."""
     docs = _documents(manifest)
@@ -60,6 +65,9 @@ def workload(manifest: Any, port_name: str = "http") -> dict[str, Any]:
         "service": services[0]["metadata"]["name"] if services else "",
         "port": _port_number(container, port_name),
         "container": container.get("name", ""),
+        "version_path": (deployment["metadata"].get("annotations") or {}).get(
+            VERSION_PATH_ANNOTATION, DEFAULT_VERSION_PATH
+        ),
     }
 
 

@@ -18,20 +18,6 @@ from ._chart import (
     render_raw,
 )
 
-UVICORN = [
-    "uvicorn",
-    "fastapi_app.main:app",
-    "--host",
-    "0.0.0.0",
-    "--port",
-    "8000",
-    "--timeout-graceful-shutdown",
-    "20",
-    "--timeout-keep-alive",
-    "75",
-]
-
-
 def _app_objects(manifests: list[Manifest]) -> list[Manifest]:
     return [m for m in manifests if "helm.sh/hook" not in m["metadata"].get("annotations", {})]
 
@@ -59,7 +45,11 @@ def test_values_yaml_defaults() -> None:
     assert lifecycle["preStop"] == {"type": "sleep", "seconds": 10}
     assert (lifecycle["drainSeconds"], lifecycle["gracefulShutdownSeconds"]) == (5, 20)
     assert (lifecycle["marginSeconds"], lifecycle["keepAliveSeconds"]) == (5, 75)
-    assert values["terminationGracePeriodSeconds"] == 45
+    assert lifecycle["longestRequestSeconds"] == 10
+    # null: computed from the timeline (preStop + drain + graceful + margin).
+    assert values["terminationGracePeriodSeconds"] is None
+    assert (values["command"], values["args"], values["containerPort"]) == ([], [], 8000)
+    assert values["health"] == {"versionPath": "/health"}
     assert values["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert values["app"]["greeting"] == "World"
     assert values["database"]["existingSecretKey"] == "DATABASE_URL"
@@ -94,10 +84,17 @@ def test_container_command_and_shutdown_timeline(default_render: list[Manifest])
     deployment = one(default_render, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     c = container(deployment)
-    assert c["command"] == UVICORN
-    assert pod["terminationGracePeriodSeconds"] == 45
+    # The image's own command; the timings reach it through the environment.
+    assert "command" not in c
+    assert "args" not in c
+    assert pod["terminationGracePeriodSeconds"] == 10 + 5 + 20 + 5
     assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
-    assert env(c)["APP_DRAIN_SECONDS"] == "5"
+    e = env(c)
+    assert e["APP_DRAIN_SECONDS"] == "5"
+    assert e["UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN"] == "20"
+    assert e["UVICORN_TIMEOUT_KEEP_ALIVE"] == "75"
+    assert (e["UVICORN_HOST"], e["UVICORN_PORT"]) == ("0.0.0.0", "8000")
+    assert deployment["metadata"]["annotations"] == {"fastapi-zdk.io/version-path": "/health"}
     assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     assert c["image"] == "fastapi-app:0.0.1"
     assert c["imagePullPolicy"] == "IfNotPresent"

@@ -31,8 +31,13 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "unknown-probe-key",
-        {"probes": {"readiness": {"path": "/x"}}},
-        "at '/probes/readiness': additional properties 'path' not allowed",
+        {"probes": {"startup": {"httpGet": {"path": "/x"}}}},
+        "at '/probes/startup': additional properties 'httpGet' not allowed",
+    ),
+    (
+        "probe-path-relative",
+        {"probes": {"liveness": {"path": "health/live"}}},
+        "at '/probes/liveness/path': 'health/live' does not match pattern",
     ),
     (
         "enum-prestop",

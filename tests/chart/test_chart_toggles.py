@@ -42,10 +42,40 @@ def test_timings_flow_into_command_env_and_grace_period() -> None:
     }
     deployment = _deployment(values)
     c = container(deployment)
-    assert c["command"][-4:] == ["--timeout-graceful-shutdown", "30", "--timeout-keep-alive", "120"]
-    assert env(c)["APP_DRAIN_SECONDS"] == "8"
+    e = env(c)
+    assert (e["UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN"], e["UVICORN_TIMEOUT_KEEP_ALIVE"]) == ("30", "120")
+    assert e["APP_DRAIN_SECONDS"] == "8"
     assert c["lifecycle"]["preStop"] == {"sleep": {"seconds": 15}}
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 60
+    del values["terminationGracePeriodSeconds"]
+    computed = _deployment(values)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert computed == 15 + 8 + 30 + 7
+
+
+def test_app_not_tied_to_the_sample() -> None:
+    """Another app: its own command, port and health paths (docs/adopt.md)."""
+    command = ["gunicorn", "-c", "python:fastapi_zdk.gunicorn_conf", "main:app"]
+    deployment = _deployment(
+        {
+            "command": command,
+            "args": ["--log-level", "info"],
+            "containerPort": 8080,
+            "health": {"versionPath": "/status"},
+            "probes": {
+                "startup": {"path": "/status/ready"},
+                "readiness": {"path": "/status/ready"},
+                "liveness": {"path": "/status/live", "periodSeconds": 5},
+            },
+        }
+    )
+    c = container(deployment)
+    assert (c["command"], c["args"]) == (command, ["--log-level", "info"])
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert env(c)["UVICORN_PORT"] == "8080"
+    assert c["readinessProbe"]["httpGet"] == {"path": "/status/ready", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/status/live", "port": "http"}
+    assert c["livenessProbe"]["periodSeconds"] == 5
+    assert deployment["metadata"]["annotations"]["fastapi-zdk.io/version-path"] == "/status"
 
 
 def test_app_env_and_extra_env() -> None:

@@ -11,11 +11,22 @@ from ._chart import CHART, render, render_error
 CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "timeline",
-        {"lifecycle": {"preStop": {"type": "sleep", "seconds": 20}}},
+        {
+            "lifecycle": {"preStop": {"type": "sleep", "seconds": 20}},
+            "terminationGracePeriodSeconds": 45,
+        },
         "shutdown timeline: lifecycle.preStop.seconds (20) + lifecycle.drainSeconds (5)"
         " + lifecycle.gracefulShutdownSeconds (20) + lifecycle.marginSeconds (5) = 50s must not"
         " exceed"
-        " terminationGracePeriodSeconds (45), or the kubelet kills pods with requests in flight.",
+        " terminationGracePeriodSeconds (45), or the kubelet kills pods with requests in flight"
+        " (leave terminationGracePeriodSeconds null to compute it).",
+    ),
+    (
+        "longest-request",
+        {"lifecycle": {"longestRequestSeconds": 30}},
+        "shutdown timeline: lifecycle.longestRequestSeconds (30) must not exceed"
+        " lifecycle.gracefulShutdownSeconds (20), or a request that starts as the drain ends is"
+        " cut off by the shutdown; raise gracefulShutdownSeconds.",
     ),
     (
         "timeline-grace",

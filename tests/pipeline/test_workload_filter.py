@@ -46,3 +46,10 @@ def test_names_follow_the_render(
 def test_a_manifest_without_a_deployment_is_refused() -> None:
     with pytest.raises(ValueError, match="expected one Deployment"):
         workload("kind: Service\nmetadata: {name: x}\n")
+
+
+def test_port_and_version_path_follow_the_values() -> None:
+    """Another app's port and version path reach verify from the render, not a guess."""
+    found = workload(render("api", "containerPort=8080", "health.versionPath=/status"))
+    assert (found["port"], found["version_path"]) == (8080, "/status")
+    assert workload(render("api"))["version_path"] == "/health"

@@ -140,19 +140,16 @@ usage: include "fastapi-app.databaseEnv" (dict "root" . "secretName" "x")
 {{- end }}
 
 {{/*
-The container command: the image's CMD with both timeouts from values (docs/contracts.md).
+Seconds from termination start to SIGKILL: the value when set, else the whole
+shutdown timeline (preStop + drain + graceful shutdown + margin).
 */}}
-{{- define "fastapi-app.command" -}}
-- uvicorn
-- fastapi_app.main:app
-- --host
-- 0.0.0.0
-- --port
-- "8000"
-- --timeout-graceful-shutdown
-- {{ .Values.lifecycle.gracefulShutdownSeconds | int | quote }}
-- --timeout-keep-alive
-- {{ .Values.lifecycle.keepAliveSeconds | int | quote }}
+{{- define "fastapi-app.terminationGracePeriodSeconds" -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- $l := .Values.lifecycle }}
+{{- add (include "fastapi-app.preStopSeconds" . | int) ($l.drainSeconds | int) ($l.gracefulShutdownSeconds | int) ($l.marginSeconds | int) }}
+{{- else }}
+{{- .Values.terminationGracePeriodSeconds | int }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -167,6 +164,16 @@ Environment shared by the app container and the migration Job.
   value: {{ .Values.app.warmupSeconds | int | quote }}
 - name: APP_DRAIN_SECONDS
   value: {{ .Values.lifecycle.drainSeconds | int | quote }}
+{{- /* The server's side of the shutdown timeline, for the image's own command: uvicorn
+reads UVICORN_* options from the environment, fastapi_zdk.gunicorn_conf reads the same. */}}
+- name: UVICORN_HOST
+  value: "0.0.0.0"
+- name: UVICORN_PORT
+  value: {{ .Values.containerPort | int | quote }}
+- name: UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN
+  value: {{ .Values.lifecycle.gracefulShutdownSeconds | int | quote }}
+- name: UVICORN_TIMEOUT_KEEP_ALIVE
+  value: {{ .Values.lifecycle.keepAliveSeconds | int | quote }}
 - name: POD_NAME
   valueFrom:
     fieldRef:

@@ -6,6 +6,7 @@ checks types and ranges; these rules check values against each other.
 {{- define "fastapi-app.validateValues" -}}
 {{- $messages := list -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.shutdownTimeline" .) -}}
+{{- $messages = append $messages (include "fastapi-app.validateValues.longestRequest" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.preStop" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.strategy" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.pdb" .) -}}
@@ -32,8 +33,19 @@ checks types and ranges; these rules check values against each other.
 {{- $l := .Values.lifecycle -}}
 {{- $preStop := include "fastapi-app.preStopSeconds" . | int -}}
 {{- $total := add $preStop ($l.drainSeconds | int) ($l.gracefulShutdownSeconds | int) ($l.marginSeconds | int) -}}
-{{- if gt $total (.Values.terminationGracePeriodSeconds | int) -}}
-shutdown timeline: lifecycle.preStop.seconds ({{ $preStop }}) + lifecycle.drainSeconds ({{ $l.drainSeconds }}) + lifecycle.gracefulShutdownSeconds ({{ $l.gracefulShutdownSeconds }}) + lifecycle.marginSeconds ({{ $l.marginSeconds }}) = {{ $total }}s must not exceed terminationGracePeriodSeconds ({{ .Values.terminationGracePeriodSeconds }}), or the kubelet kills pods with requests in flight.
+{{- if and (not (kindIs "invalid" .Values.terminationGracePeriodSeconds)) (gt $total (.Values.terminationGracePeriodSeconds | int)) -}}
+shutdown timeline: lifecycle.preStop.seconds ({{ $preStop }}) + lifecycle.drainSeconds ({{ $l.drainSeconds }}) + lifecycle.gracefulShutdownSeconds ({{ $l.gracefulShutdownSeconds }}) + lifecycle.marginSeconds ({{ $l.marginSeconds }}) = {{ $total }}s must not exceed terminationGracePeriodSeconds ({{ .Values.terminationGracePeriodSeconds }}), or the kubelet kills pods with requests in flight (leave terminationGracePeriodSeconds null to compute it).
+{{- end -}}
+{{- end }}
+
+{{/*
+A request accepted at the last moment of the drain has gracefulShutdownSeconds left
+to finish before the server stops waiting for it.
+*/}}
+{{- define "fastapi-app.validateValues.longestRequest" -}}
+{{- $l := .Values.lifecycle -}}
+{{- if gt ($l.longestRequestSeconds | int) ($l.gracefulShutdownSeconds | int) -}}
+shutdown timeline: lifecycle.longestRequestSeconds ({{ $l.longestRequestSeconds }}) must not exceed lifecycle.gracefulShutdownSeconds ({{ $l.gracefulShutdownSeconds }}), or a request that starts as the drain ends is cut off by the shutdown; raise gracefulShutdownSeconds.
 {{- end -}}
 {{- end }}
 
@@ -72,7 +84,7 @@ podDisruptionBudget: podDisruptionBudget.minAvailable ({{ $pdb.minAvailable }}) 
 {{- end }}
 
 {{/*
-The startup probe checks /health/ready, which answers 503 during app.warmupSeconds:
+The startup probe checks the readiness endpoint, which answers 503 during app.warmupSeconds:
 its window must outlast the warm-up or every pod is restarted before it is ready.
 */}}
 {{- define "fastapi-app.validateValues.startupWindow" -}}
@@ -80,7 +92,7 @@ its window must outlast the warm-up or every pod is restarted before it is ready
 {{- if $s.enabled -}}
 {{- $window := add ($s.initialDelaySeconds | int) (mul ($s.failureThreshold | int) ($s.periodSeconds | int)) -}}
 {{- if le $window (.Values.app.warmupSeconds | int) -}}
-probes: probes.startup.initialDelaySeconds + failureThreshold * periodSeconds ({{ $window }}s) must exceed app.warmupSeconds ({{ .Values.app.warmupSeconds }}), because the startup probe checks /health/ready, which is 503 while warming up.
+probes: probes.startup.initialDelaySeconds + failureThreshold * periodSeconds ({{ $window }}s) must exceed app.warmupSeconds ({{ .Values.app.warmupSeconds }}), because the startup probe checks {{ .Values.probes.startup.path }}, which is 503 while warming up.
 {{- end -}}
 {{- end -}}
 {{- end }}
