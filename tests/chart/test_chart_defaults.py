@@ -18,6 +18,7 @@ from ._chart import (
     render_raw,
 )
 
+
 def _app_objects(manifests: list[Manifest]) -> list[Manifest]:
     return [m for m in manifests if "helm.sh/hook" not in m["metadata"].get("annotations", {})]
 

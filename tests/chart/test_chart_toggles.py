@@ -43,7 +43,8 @@ def test_timings_flow_into_command_env_and_grace_period() -> None:
     deployment = _deployment(values)
     c = container(deployment)
     e = env(c)
-    assert (e["UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN"], e["UVICORN_TIMEOUT_KEEP_ALIVE"]) == ("30", "120")
+    assert e["UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN"] == "30"
+    assert e["UVICORN_TIMEOUT_KEEP_ALIVE"] == "120"
     assert e["APP_DRAIN_SECONDS"] == "8"
     assert c["lifecycle"]["preStop"] == {"sleep": {"seconds": 15}}
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 60
