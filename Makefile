@@ -29,10 +29,12 @@ apt-packages:
 tools:
 	@scripts/install-tools.sh $(TOOLS_BIN)
 
-$(VENV)/.installed: requirements-dev.txt app/requirements.txt
+# fastapi-zdk (pinned in app/requirements.txt) is not on PyPI: the same pip command
+# installs it from lib/fastapi-zdk, editable (its tests and mypy read the source).
+$(VENV)/.installed: requirements-dev.txt app/requirements.txt lib/fastapi-zdk/pyproject.toml
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements-dev.txt -r app/requirements.txt
+	$(VENV)/bin/pip install -q -r requirements-dev.txt -r app/requirements.txt -e lib/fastapi-zdk
 	@touch $@
 
 # ---------------------------------------------------------------------- checks
@@ -47,10 +49,10 @@ lint: deps ## Lint Python (ruff, mypy strict), YAML, Ansible (production profile
 	ansible-lint --profile production
 	helm lint --strict charts/fastapi-app
 
-unit: deps ## Fast tests: app handlers and settings, chart rendering, role specs.
+unit: deps ## Fast tests: app handlers and settings, the fastapi-zdk package, chart rendering, role specs.
 	$(PYTEST) -m "not component and not e2e and not cluster_down"
 
-component: deps ## Real uvicorn processes with real signals; migrations on a real PostgreSQL.
+component: deps ## Real uvicorn/gunicorn processes with real signals; migrations on a real PostgreSQL.
 	$(PYTEST) -m component
 
 # The clean-up test tears the cluster down only when this run brought it up (or under
