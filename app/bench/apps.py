@@ -1,5 +1,6 @@
 """The two apps the middleware benchmark compares: identical but for the lifecycle
-middleware. Served by the same uvicorn: `uvicorn bench.apps:with_lifecycle`."""
+(fastapi-zdk's middleware; without it, plain /health routes). Served by the same
+uvicorn: `uvicorn bench.apps:with_lifecycle`."""
 
 from fastapi_app.main import create_app
 

@@ -45,6 +45,12 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def ping(engine: Engine) -> None:
+    """One round trip to the database (raises if it cannot be reached)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
 def current_revision(engine: Engine) -> str | None:
     """The Alembic revision the database is at, or None (no table, unreachable)."""
     try:

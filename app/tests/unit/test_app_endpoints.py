@@ -1,4 +1,8 @@
-"""Every endpoint, in-process (TestClient runs the lifespan; no signals, no sockets)."""
+"""Every endpoint, in-process (TestClient runs the lifespan; no signals, no sockets).
+
+The lifecycle itself (signals, warm-up, probes, draining) is fastapi-zdk's and tested in
+lib/fastapi-zdk/tests; here: that the sample adopts it right (settings, warm-up, the
+database revision in /health, the middleware outermost, the metrics)."""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from fastapi_app.core.config import Settings
-from fastapi_app.core.lifecycle import Lifecycle
 from fastapi_app.main import create_app
+from fastapi_zdk import Lifecycle
 
 MakeClient = Callable[..., TestClient]
 
@@ -108,11 +112,33 @@ def test_every_response_closes_while_draining(make_client: MakeClient, path: str
     assert client.get(path).headers["connection"] == "close"
 
 
-def test_without_middleware_no_close(make_client: MakeClient) -> None:
-    client = make_client(lifecycle_middleware=False)
-    lifecycle_of(client).start_draining("test")
-    assert client.get("/health/ready").status_code == 503
+def test_without_lifecycle_plain_health_and_no_close(make_client: MakeClient) -> None:
+    client = make_client(lifecycle_middleware=False, app_version="0.0.7", pod_name="pod-a")
+    assert not hasattr(client.app.state, "lifecycle")  # type: ignore[attr-defined]
+    ready = client.get("/health/ready")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert client.get("/health/live").json() == {"status": "alive"}
+    assert client.get("/health").json() == {
+        "status": "ok", "version": "0.0.7", "revision": "unknown", "pod": "pod-a",
+        "db_revision": None,
+    }  # fmt: skip
     assert "connection" not in client.get("/endpoint").headers
+    metrics = client.get("/metrics").text
+    assert 'app_info{revision="unknown",version="0.0.7"} 1.0' in metrics
+    assert "http_requests_total" not in metrics  # nothing counts requests without it
+
+
+def test_lifecycle_settings_from_the_apps_settings(make_client: MakeClient) -> None:
+    client = make_client(app_version="0.0.7", app_revision="deadbeef", pod_name="pod-a",
+                         app_warmup_seconds=3, app_drain_seconds=4)  # fmt: skip
+    settings = lifecycle_of(client).settings
+    assert (settings.version, settings.revision, settings.pod) == ("0.0.7", "deadbeef", "pod-a")
+    assert (settings.warmup_seconds, settings.drain_seconds) == (3, 4)
+
+
+def test_ready_although_the_database_is_unreachable(make_client: MakeClient) -> None:
+    """The warm-up pings the database, but readiness does not depend on it."""
+    wait_ready(make_client(database_url="sqlite:////proc/no-such-dir/app.db"))
 
 
 def test_endpoint_greeting(make_client: MakeClient) -> None:
@@ -215,6 +241,8 @@ def test_items_without_schema_is_503(make_client: MakeClient) -> None:
 
 def test_openapi_lists_the_routes(make_client: MakeClient) -> None:
     paths = make_client().get("/openapi.json").json()["paths"]
-    for path in ("/health", "/health/live", "/health/ready", "/endpoint", "/slow", "/metrics"):
+    for path in ("/endpoint", "/slow", "/metrics", "/items"):
         assert path in paths
-    assert "/items" in paths
+    assert "/health/ready" not in paths  # fastapi-zdk serves the probes before the app
+    plain = make_client(lifecycle_middleware=False).get("/openapi.json").json()["paths"]
+    assert {"/health", "/health/live", "/health/ready"} <= set(plain)

@@ -1,18 +1,18 @@
-"""Health: /health (identity), /health/live (process), /health/ready (traffic gate)."""
+"""The database revision that /health reports, and plain /health routes for the app
+built without the lifecycle (`create_app(lifecycle_middleware=False)`, the benchmark's
+baseline). With the lifecycle, fastapi-zdk serves /health, /health/live and
+/health/ready itself, before the app."""
 
 from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from sqlalchemy import Engine
 
 from fastapi_app.core.config import Settings
 from fastapi_app.core.db import current_revision
-from fastapi_app.core.lifecycle import Lifecycle
 from fastapi_app.models import Health, Readiness
-
-router = APIRouter(prefix="/health", tags=["health"])
 
 # /health is polled constantly (probes, the zero-downtime probe): ask the database at
 # most this often for its Alembic revision.
@@ -32,7 +32,10 @@ class RevisionCache:
         return self.value
 
 
-@router.get("", response_model=Health)
+plain_router = APIRouter(prefix="/health", tags=["health"])
+
+
+@plain_router.get("", response_model=Health)
 def health(request: Request) -> Health:
     settings: Settings = request.app.state.settings
     cache: RevisionCache = request.app.state.revision_cache
@@ -46,19 +49,11 @@ def health(request: Request) -> Health:
     )
 
 
-@router.get("/live", response_model=Readiness)
+@plain_router.get("/live", response_model=Readiness)
 async def live() -> Readiness:
     return Readiness(status="alive")
 
 
-@router.get(
-    "/ready",
-    response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "warming up or draining"}},
-)
-async def ready(request: Request, response: Response) -> Readiness:
-    lifecycle: Lifecycle = request.app.state.lifecycle
-    phase = lifecycle.phase
-    if phase != "ready":
-        response.status_code = 503
-    return Readiness(status=phase)
+@plain_router.get("/ready", response_model=Readiness)
+async def ready() -> Readiness:
+    return Readiness(status="ready")  # no lifecycle: ready as soon as it serves
