@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Fill app/wheelhouse/ with binary wheels of app/requirements.txt for the image's Python,
-# and the wheel of lib/fastapi-zdk, so that `podman build app/` needs no network.
-# Idempotent (pip skips what is there; the fastapi-zdk wheel is rebuilt only when stale).
-#   scripts/build-wheelhouse.sh [PYTHON_VERSION]   default 3.11 (the local bookworm base);
-#                                                  3.12 for python:3.12-slim
+# Fill APP_DIR/wheelhouse/ with binary wheels of APP_DIR/requirements.txt for the image's
+# Python, and the wheel of lib/fastapi-zdk when the app requires it, so that
+# `podman build APP_DIR` needs no network. Idempotent (pip skips what is there; the
+# fastapi-zdk wheel is rebuilt only when stale).
+#   scripts/build-wheelhouse.sh [PYTHON_VERSION [APP_DIR]]
+#     PYTHON_VERSION: default 3.11 (the local bookworm base); 3.12 for python:3.12-slim
+#     APP_DIR: default app (relative to the repository root, or absolute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-${WHEELHOUSE_PYTHON:-3.11}}
+APP_DIR=${2:-app}
 [[ $PY =~ ^3\.[0-9]+$ ]] || { echo "build-wheelhouse: python version like 3.11, got '$PY'" >&2; exit 1; }
+[[ -f $APP_DIR/requirements.txt ]] || { echo "build-wheelhouse: $APP_DIR/requirements.txt not found" >&2; exit 1; }
 ZDK_CACHE=${ZDK_CACHE:-$HOME/.cache/fastapi-zdk}
 PIP=${PIP:-.venv/bin/pip}
 [[ -x $PIP ]] || PIP="python3 -m pip"
-out=app/wheelhouse
+out=$APP_DIR/wheelhouse
 mkdir -p "$out"
 platforms=()
 # glibc 2.36 (bookworm): every manylinux tag up to 2_36.
@@ -23,7 +27,8 @@ done
 # that name on an index must not stand in for it. Its wheel is built below.
 requirements=$(mktemp)
 trap 'rm -f "$requirements"' EXIT
-grep -viE '^[[:space:]]*fastapi-zdk([[:space:]=<>~!;[]|$)' app/requirements.txt > "$requirements"
+zdk_pattern='^[[:space:]]*fastapi-zdk([[:space:]=<>~!;[]|$)'
+grep -viE "$zdk_pattern" "$APP_DIR/requirements.txt" > "$requirements" || true
 # shellcheck disable=SC2086
 PIP_CACHE_DIR=$ZDK_CACHE/pip $PIP download --quiet --disable-pip-version-check \
   --only-binary=:all: --python-version "$PY" --implementation cp --abi "cp${PY/./}" \
@@ -39,7 +44,7 @@ newer() {  # the package's files newer than the wheel (build and test leftovers 
   find "$pkg" \( -name build -o -name dist -o -name '*.egg-info' -o -name __pycache__ \
     -o -name tests \) -prune -o -type f -newer "$wheel" -print -quit
 }
-if [[ ! -f $wheel || -n $(newer) ]]; then
+if grep -qiE "$zdk_pattern" "$APP_DIR/requirements.txt" && [[ ! -f $wheel || -n $(newer) ]]; then
   rm -f "$out"/fastapi_zdk-*.whl
   # From a clean copy: setuptools would leave build/ in the tree, and a stale build/lib
   # would leak deleted modules into the next wheel.

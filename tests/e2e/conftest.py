@@ -540,16 +540,24 @@ def user_release(cluster: Cluster, test_space: None) -> dict[str, Any]:
 
 
 @contextmanager
-def probing(url: str, rate: float = 20, health: bool = True) -> Iterator[dict[str, Report]]:
-    """Probe `url` with keep-alive clients and with a fresh connection per request at
-    once, while the block runs; the dict holds both reports ("keepalive", "fresh") after it.
-    Each probe is bounded (15 min) and sends only to the given loopback URL."""
+def probing(
+    url: str,
+    rate: float = 20,
+    health: bool = True,
+    path: str = "/endpoint",
+    health_path: str = "/health",
+) -> Iterator[dict[str, Report]]:
+    """Probe `url` + `path` with keep-alive clients and with a fresh connection per
+    request at once, while the block runs; the dict holds both reports ("keepalive",
+    "fresh") after it. The keep-alive probe also polls `health_path` for the version
+    unless `health` is false. Each probe is bounded (15 min) and sends only to the given
+    loopback URL."""
     reports: dict[str, Report] = {}
     configs = {
         mode: ProbeConfig(
             url=url,
-            path="/endpoint",
-            health_path="/health" if health and mode == "keepalive" else None,
+            path=path,
+            health_path=health_path if health and mode == "keepalive" else None,
             rate=rate,
             duration=900,
             mode=mode,
