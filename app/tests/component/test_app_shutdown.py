@@ -16,41 +16,13 @@ from dataclasses import dataclass, field
 
 import pytest
 from conftest import Server
+from zdk_support import closed_by_peer, raw_get
 
 pytestmark = pytest.mark.component
 
 DRAIN = 2.0
 GRACEFUL = 10
 SLOW = 3.0
-
-
-def raw_get(sock: socket.socket, path: str, timeout: float = 10) -> tuple[int, dict[str, str]]:
-    """One HTTP/1.1 request on an open socket; returns status and lower-cased headers."""
-    sock.settimeout(timeout)
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"closed before a response to {path}")
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-    while len(body) < int(headers.get("content-length", "0")):
-        body += sock.recv(65536)
-    return status, headers
-
-
-def closed_by_peer(sock: socket.socket, timeout: float = 3) -> bool:
-    sock.settimeout(timeout)
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
 
 
 @dataclass
