@@ -77,9 +77,9 @@ chart-docs: ## Regenerate the chart README's parameter table from values.yaml (@
 # --------------------------------------------------------------- local cluster
 .PHONY: cluster-up cluster-down cluster-status cluster-binaries
 # The pinned versions live in the role's defaults; read them from there.
-CLUSTER_VERSIONS = $(shell awk '/^local_cluster_(kubernetes|etcd|coredns)_version:/ {print $$2}' roles/local_cluster/defaults/main.yml)
+CLUSTER_VERSIONS = $(shell awk '/^local_cluster_(kubernetes|etcd|coredns|traefik|gateway_api)_version:/ {print $$2}' roles/local_cluster/defaults/main.yml)
 
-cluster-binaries: ## Compile (or find cached) the pinned Kubernetes, etcd and CoreDNS binaries, with progress.
+cluster-binaries: ## Compile (or find cached) the pinned Kubernetes, etcd, CoreDNS and Traefik binaries, with progress.
 	roles/local_cluster/files/build-binaries.sh $(ZDK_CACHE)/bin $(CLUSTER_VERSIONS)
 
 cluster-up: deps cluster-binaries ## Bring the local single-node Kubernetes up (idempotent).

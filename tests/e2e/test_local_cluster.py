@@ -238,3 +238,71 @@ def test_app_database_secret_exists(cluster: Cluster) -> None:
         "-n", "fastapi-app", "get", "secret", "fastapi-app-database", "-o", "jsonpath={.data}"
     ).stdout
     assert "DATABASE_URL" in json.loads(keys)
+
+
+TRAEFIK = "http://127.0.0.1:30090/"
+
+
+def get_host(url: str, host: str, timeout: float = 2.0) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Host": host})  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError as exc:
+        return 0, type(exc).__name__
+
+
+def test_traefik_routes_an_ingress_and_an_httproute_to_their_service(
+    cluster: Cluster, echo_service: str
+) -> None:
+    """The ingress add-on: Traefik on 127.0.0.1:30090 answers an unknown Host with its
+    own 404, routes an Ingress (class traefik) and an HTTPRoute (Gateway traefik/traefik)
+    by Host to the echo pods, and has accepted the Gateway."""
+    assert get_host(TRAEFIK, "unknown.zdk-e2e.local")[0] == 404
+    backend = {"service": {"name": "echo", "port": {"number": 80}}}
+    routes = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {"name": "echo", "namespace": NAMESPACE},
+                "spec": {
+                    "ingressClassName": "traefik",
+                    "rules": [
+                        {
+                            "host": "ingress.zdk-e2e.local",
+                            "http": {
+                                "paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]
+                            },
+                        }
+                    ],
+                },
+            },
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "HTTPRoute",
+                "metadata": {"name": "echo", "namespace": NAMESPACE},
+                "spec": {
+                    "parentRefs": [{"name": "traefik", "namespace": "traefik"}],
+                    "hostnames": ["gateway.zdk-e2e.local"],
+                    "rules": [{"backendRefs": [{"name": "echo", "port": 80}]}],
+                },
+            },
+        ],
+    }
+    cluster.kubectl_run("apply", "-f", "-", stdin=json.dumps(routes))
+    pods = set(pod_names(cluster, ready_only=True))
+    for host in ("ingress.zdk-e2e.local", "gateway.zdk-e2e.local"):
+        # Traefik applies provider changes every 2 s (providersThrottleDuration): bounded wait.
+        deadline = time.monotonic() + 30
+        while get_host(TRAEFIK, host)[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        answers = Counter(get_host(TRAEFIK, host)[1] for _ in range(30))
+        assert set(answers) <= pods and len(answers) >= 2, (host, answers, pods)
+    gateway = cluster.json("-n", "traefik", "get", "gateway", "traefik")
+    conditions = {c["type"]: c["status"] for c in gateway["status"]["conditions"]}
+    assert conditions.get("Accepted") == "True", conditions

@@ -2,12 +2,13 @@
 # Compile the pinned upstream cluster binaries from the Go module proxy into a
 # cache directory keyed by version. A warm cache compiles nothing.
 #
-# usage: build-binaries.sh CACHE_DIR KUBERNETES_VERSION ETCD_VERSION COREDNS_VERSION
+# usage: build-binaries.sh CACHE_DIR KUBERNETES_VERSION ETCD_VERSION COREDNS_VERSION \
+#                          TRAEFIK_VERSION GATEWAY_API_VERSION
 set -euo pipefail
 
-cache_dir=$1 k8s_version=$2 etcd_version=$3 coredns_version=$4
+cache_dir=$1 k8s_version=$2 etcd_version=$3 coredns_version=$4 traefik_version=$5 gateway_api_version=$6
 
-for v in "$k8s_version" "$etcd_version" "$coredns_version"; do
+for v in "$k8s_version" "$etcd_version" "$coredns_version" "$traefik_version" "$gateway_api_version"; do
   [[ $v =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "error: '$v' is not a version like v1.35.8" >&2; exit 2; }
 done
 
@@ -15,9 +16,12 @@ k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-pro
 k8s_dir=$cache_dir/kubernetes-$k8s_version
 etcd_dir=$cache_dir/etcd-$etcd_version
 coredns_dir=$cache_dir/coredns-$coredns_version
+traefik_dir=$cache_dir/traefik-$traefik_version
+gateway_api_dir=$cache_dir/gateway-api-$gateway_api_version
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
-progress() { printf '[build-binaries %s] %s\n' "$(date +%T)" "$*"; }
+started=$SECONDS
+progress() { printf '[build-binaries %s +%ds] %s\n' "$(date +%T)" $((SECONDS - started)) "$*"; }
 
 have_all() {
   local dir=$1; shift
@@ -75,6 +79,36 @@ if have_all "$coredns_dir" coredns; then
   progress "coredns $coredns_version cached in $coredns_dir"
 else
   build_module "$cache_dir/work-coredns" github.com/coredns/coredns "$coredns_version" "$coredns_dir" "-s -w" github.com/coredns/coredns
+fi
+# Traefik's go.mod has replace lines (forks), which a requiring module would ignore:
+# build inside a writable copy of the module zip instead.
+if have_all "$traefik_dir" traefik; then
+  progress "traefik $traefik_version cached in $traefik_dir"
+else
+  progress "downloading github.com/traefik/traefik/v3@$traefik_version"
+  src=$(go mod download -json "github.com/traefik/traefik/v3@$traefik_version" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  rm -rf "$cache_dir/work-traefik" "$traefik_dir.partial" && mkdir -p "$traefik_dir.partial"
+  cp -r "$src" "$cache_dir/work-traefik" && chmod -R u+w "$cache_dir/work-traefik"
+  progress "compiling traefik (several minutes on a cold cache)"
+  (cd "$cache_dir/work-traefik" && go build -trimpath \
+    -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$traefik_version" \
+    -o "$traefik_dir.partial/traefik" ./cmd/traefik)
+  rm -rf "$traefik_dir" && mv "$traefik_dir.partial" "$traefik_dir"
+fi
+
+# The Gateway API CRDs (standard channel) ship in the module zip: no GitHub download.
+if [[ -s $gateway_api_dir/standard-install.yaml ]]; then
+  progress "gateway-api $gateway_api_version CRDs cached in $gateway_api_dir"
+else
+  src=$(go mod download -json "sigs.k8s.io/gateway-api@$gateway_api_version" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$gateway_api_dir"
+  for crd in "$src"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
+    echo '---'; cat "$crd"
+  done >"$gateway_api_dir/standard-install.yaml.partial"
+  mv "$gateway_api_dir/standard-install.yaml.partial" "$gateway_api_dir/standard-install.yaml"
+  progress "gateway-api $gateway_api_version CRDs written to $gateway_api_dir"
 fi
 rm -rf "$cache_dir"/work-*
 progress "all binaries ready"
