@@ -69,6 +69,62 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         "at '/migrations/statementTimeoutSeconds': minimum: got 0, want 1",
     ),
     (
+        "unknown-proxy-key",
+        {"proxy": {"kind": "traefik", "idleTimeout": 60}},
+        "at '/proxy': additional properties 'idleTimeout' not allowed",
+    ),
+    (
+        "proxy-kind-enum",
+        {"proxy": {"kind": "haproxy"}},
+        "at '/proxy/kind': value must be one of 'none', 'traefik', 'nginx', 'aws-alb', 'gcp',"
+        " 'other'",
+    ),
+    (
+        "proxy-idle-type",
+        {"proxy": {"kind": "other", "upstreamIdleTimeoutSeconds": "60s"}},
+        "/proxy/upstreamIdleTimeoutSeconds",
+    ),
+    (
+        "proxy-idle-minimum",
+        {"proxy": {"kind": "other", "upstreamIdleTimeoutSeconds": 0}},
+        "/proxy/upstreamIdleTimeoutSeconds",
+    ),
+    (
+        "unknown-httproute-key",
+        {"httpRoute": {"enabled": True, "gateway": "traefik"}},
+        "at '/httpRoute': additional properties 'gateway' not allowed",
+    ),
+    (
+        "unknown-parentref-key",
+        {"httpRoute": {"parentRefs": [{"name": "traefik", "listener": "web"}]}},
+        "at '/httpRoute/parentRefs/0': additional properties 'listener' not allowed",
+    ),
+    (
+        "parentref-needs-name",
+        {"httpRoute": {"parentRefs": [{"namespace": "traefik"}]}},
+        "at '/httpRoute/parentRefs/0': missing property 'name'",
+    ),
+    (
+        "hostname-pattern",
+        {"httpRoute": {"hostnames": ["API.example.com:80"]}},
+        "at '/httpRoute/hostnames/0'",
+    ),
+    (
+        "unknown-rule-key",
+        {"httpRoute": {"rules": [{"backendRefs": [{"name": "other", "port": 80}]}]}},
+        "at '/httpRoute/rules/0': additional properties 'backendRefs' not allowed",
+    ),
+    (
+        "rules-empty",
+        {"httpRoute": {"rules": []}},
+        "at '/httpRoute/rules'",
+    ),
+    (
+        "match-path-type",
+        {"httpRoute": {"rules": [{"matches": [{"path": {"type": "Prefix", "value": "/"}}]}]}},
+        "at '/httpRoute/rules/0/matches/0/path/type'",
+    ),
+    (
         "statement-timeout-type",
         {"migrations": {"statementTimeoutSeconds": "240s"}},
         "at '/migrations/statementTimeoutSeconds': got string, want integer",
@@ -94,5 +150,8 @@ def test_schema_is_strict_where_it_helps() -> None:
         "service",
         "strategy",
         "autoscaling",
+        "ingress",
+        "httpRoute",
+        "proxy",
     ):
         assert schema["properties"][key]["additionalProperties"] is False, key

@@ -195,7 +195,8 @@ def test_ingress() -> None:
             "annotations": {"a": "b"},
             "hosts": HOSTS,
             "tls": [{"secretName": "tls", "hosts": ["api.example.com"]}],
-        }
+        },
+        "proxy": {"kind": "nginx"},
     }
     ingress = one(render(values), "Ingress")
     assert ingress["metadata"]["annotations"] == {"a": "b"}
@@ -207,6 +208,91 @@ def test_ingress() -> None:
     assert rule["http"]["paths"][0]["backend"] == {
         "service": {"name": RELEASE, "port": {"name": "http"}}
     }
+
+
+def test_no_route_by_default(default_render: list[dict[str, Any]]) -> None:
+    assert not objects(default_render, "Ingress")
+    assert not objects(default_render, "HTTPRoute")
+
+
+def test_httproute() -> None:
+    parent = {"name": "traefik", "namespace": "traefik", "sectionName": "web"}
+    values = {
+        "httpRoute": {
+            "enabled": True,
+            "annotations": {"a": "b"},
+            "parentRefs": [parent],
+            "hostnames": ["api.example.com", "*.api.example.com"],
+        },
+        "service": {"port": 8080},
+        "proxy": {"kind": "traefik", "upstreamIdleTimeoutSeconds": 60},
+    }
+    route = one(render(values), "HTTPRoute")
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["metadata"]["name"] == RELEASE
+    assert route["metadata"]["namespace"] == NAMESPACE
+    assert route["metadata"]["annotations"] == {"a": "b"}
+    assert route["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
+    spec = route["spec"]
+    assert spec["parentRefs"] == [parent]
+    assert spec["hostnames"] == ["api.example.com", "*.api.example.com"]
+    # The default rule: everything under / to the Service port (not the container port).
+    assert spec["rules"] == [
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+            "backendRefs": [{"name": RELEASE, "port": 8080}],
+        }
+    ]
+
+
+def test_httproute_rules_each_go_to_the_service_port() -> None:
+    rules: list[dict[str, Any]] = [
+        {
+            "name": "api",
+            "matches": [{"path": {"type": "PathPrefix", "value": "/api"}, "method": "GET"}],
+            "timeouts": {"request": "30s"},
+        },
+        {
+            "matches": [{"path": {"type": "Exact", "value": "/health"}}],
+            "filters": [
+                {
+                    "type": "RequestHeaderModifier",
+                    "requestHeaderModifier": {"set": [{"name": "X-Via", "value": "gw"}]},
+                }
+            ],
+        },
+        {},
+    ]
+    values = {
+        "httpRoute": {"enabled": True, "parentRefs": [{"name": "gw"}], "rules": rules},
+        "proxy": {"kind": "other", "upstreamIdleTimeoutSeconds": 30},
+    }
+    spec = one(render(values), "HTTPRoute")["spec"]
+    assert "hostnames" not in spec, "no hostnames: the listener's"
+    backend = [{"name": RELEASE, "port": 80}]
+    assert spec["rules"] == [{**rule, "backendRefs": backend} for rule in rules]
+
+
+def test_ingress_and_httproute_together() -> None:
+    values = {
+        "ingress": {"enabled": True, "className": "traefik", "hosts": HOSTS},
+        "httpRoute": {"enabled": True, "parentRefs": [{"name": "traefik"}]},
+        "proxy": {"kind": "traefik", "upstreamIdleTimeoutSeconds": 60},
+    }
+    manifests = render(values)
+    assert one(manifests, "Ingress")["spec"]["ingressClassName"] == "traefik"
+    assert one(manifests, "HTTPRoute")["spec"]["parentRefs"] == [{"name": "traefik"}]
+
+
+def test_notes_name_the_route_and_the_keep_alive_order() -> None:
+    values = CHART / "ci" / "httproute-values.yaml"
+    notes = helm(
+        "install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client", "-f", str(values)
+    )
+    assert notes.returncode == 0, notes.stderr
+    assert "parent Gateway traefik/traefik, listener web" in notes.stdout
+    assert "hostname api.fastapi-app.local" in notes.stdout
+    assert "closes idle connections after 95s, later than the proxy (traefik, 90s)" in notes.stdout
 
 
 def _app_policy(manifests: list[dict[str, Any]]) -> dict[str, Any]:

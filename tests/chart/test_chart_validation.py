@@ -8,6 +8,8 @@ import pytest
 
 from ._chart import CHART, render, render_error
 
+HOSTS = [{"host": "api.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}]
+
 CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "timeline",
@@ -146,6 +148,62 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         "ingress: ingress.enabled needs at least one entry in ingress.hosts.",
     ),
     (
+        "httproute-parentrefs",
+        {
+            "httpRoute": {"enabled": True},
+            "proxy": {"kind": "traefik", "upstreamIdleTimeoutSeconds": 60},
+        },
+        "httpRoute: httpRoute.enabled needs at least one entry in httpRoute.parentRefs (the"
+        " Gateway to attach to, e.g. {name: traefik, namespace: traefik}).",
+    ),
+    (
+        "ingress-without-proxy-kind",
+        {"ingress": {"enabled": True, "hosts": HOSTS}},
+        "proxy: ingress.enabled needs proxy.kind set to the proxy that serves the route (traefik,"
+        " nginx, aws-alb, gcp or other), so that lifecycle.keepAliveSeconds can be checked"
+        " against its idle timeout.",
+    ),
+    (
+        "httproute-without-proxy-kind",
+        {"httpRoute": {"enabled": True, "parentRefs": [{"name": "traefik"}]}},
+        "proxy: httpRoute.enabled needs proxy.kind set to the proxy that serves the route",
+    ),
+    (
+        "both-routes-without-proxy-kind",
+        {
+            "ingress": {"enabled": True, "hosts": HOSTS},
+            "httpRoute": {"enabled": True, "parentRefs": [{"name": "traefik"}]},
+        },
+        "proxy: ingress.enabled and httpRoute.enabled need proxy.kind set to the proxy",
+    ),
+    (
+        "other-without-number",
+        {"proxy": {"kind": "other"}},
+        "proxy: proxy.kind=other needs proxy.upstreamIdleTimeoutSeconds (the chart knows no"
+        " default for it): set the idle timeout of the proxy's connections to the pods.",
+    ),
+    (
+        "number-without-kind",
+        {"proxy": {"upstreamIdleTimeoutSeconds": 60}},
+        "proxy: proxy.upstreamIdleTimeoutSeconds (60) needs proxy.kind (it is none); use"
+        " proxy.kind=other for a proxy the chart does not know.",
+    ),
+    (
+        "keep-alive-default-traefik",
+        {"proxy": {"kind": "traefik"}},
+        "keep-alive: lifecycle.keepAliveSeconds (75) must be above"
+        " proxy.upstreamIdleTimeoutSeconds (90, traefik's default): the proxy would reuse"
+        " connections the app has closed (502s); raise lifecycle.keepAliveSeconds, or lower the"
+        " proxy's idle timeout and set proxy.upstreamIdleTimeoutSeconds to it.",
+    ),
+    (
+        "keep-alive-explicit",
+        {"proxy": {"kind": "other", "upstreamIdleTimeoutSeconds": 75}},
+        "keep-alive: lifecycle.keepAliveSeconds (75) must be above"
+        " proxy.upstreamIdleTimeoutSeconds (75): the proxy would reuse connections the app has"
+        " closed (502s)",
+    ),
+    (
         "database-both",
         {"database": {"url": "postgresql+psycopg://x", "existingSecret": "db"}},
         "database: set only one of database.url and database.existingSecret.",
@@ -250,6 +308,15 @@ def test_all_broken_rules_are_reported_together() -> None:
         ),
         pytest.param(
             {"migrations": {"statementTimeoutSeconds": 600}}, id="statement-timeout-no-migrations"
+        ),
+        pytest.param({"proxy": {"kind": "none"}}, id="no-proxy-no-route"),
+        pytest.param(
+            {"ingress": {"hosts": HOSTS}, "httpRoute": {"parentRefs": []}},
+            id="routes-disabled-without-proxy-kind",
+        ),
+        pytest.param(
+            {"ingress": {"enabled": True, "hosts": HOSTS}, "proxy": {"kind": "nginx"}},
+            id="ingress-with-nginx-default",
         ),
     ],
 )

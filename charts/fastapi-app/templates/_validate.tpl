@@ -15,6 +15,9 @@ checks types and ranges; these rules check values against each other.
 {{- $messages = append $messages (include "fastapi-app.validateValues.autoscaling" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.service" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.ingress" .) -}}
+{{- $messages = append $messages (include "fastapi-app.validateValues.httpRoute" .) -}}
+{{- $messages = append $messages (include "fastapi-app.validateValues.proxy" .) -}}
+{{- $messages = append $messages (include "fastapi-app.validateValues.keepAlive" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.database" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.migrations" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.networkPolicy" .) -}}
@@ -144,6 +147,69 @@ service: service.nodePort ({{ .Values.service.nodePort }}) needs service.type=No
 {{- define "fastapi-app.validateValues.ingress" -}}
 {{- if and .Values.ingress.enabled (not .Values.ingress.hosts) -}}
 ingress: ingress.enabled needs at least one entry in ingress.hosts.
+{{- end -}}
+{{- end }}
+
+{{- define "fastapi-app.validateValues.httpRoute" -}}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) -}}
+httpRoute: httpRoute.enabled needs at least one entry in httpRoute.parentRefs (the Gateway to attach to, e.g. {name: traefik, namespace: traefik}).
+{{- end -}}
+{{- end }}
+
+{{/*
+Documented idle timeout (seconds) of each proxy kind for its connections to the pods
+(docs/contracts.md "Keep-alive and the proxy in front" cites the sources). `other`
+has none: it needs proxy.upstreamIdleTimeoutSeconds.
+*/}}
+{{- define "fastapi-app.proxyDefaultIdleTimeouts" -}}
+{{- dict "traefik" 90 "nginx" 60 "aws-alb" 60 "gcp" 600 | toJson -}}
+{{- end }}
+
+{{/*
+The proxy's effective idle timeout for pod connections: proxy.upstreamIdleTimeoutSeconds
+when set, else the kind's default; empty when there is no proxy or no known number.
+*/}}
+{{- define "fastapi-app.proxyIdleTimeout" -}}
+{{- $p := .Values.proxy -}}
+{{- if ne $p.kind "none" -}}
+{{- if not (kindIs "invalid" $p.upstreamIdleTimeoutSeconds) -}}
+{{- $p.upstreamIdleTimeoutSeconds | int -}}
+{{- else -}}
+{{- $defaults := include "fastapi-app.proxyDefaultIdleTimeouts" . | fromJson -}}
+{{- with (get $defaults $p.kind) -}}{{ . | int }}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Something routes to the pods (an Ingress or an HTTPRoute of this chart): the chart must
+know which proxy that is, to check the keep-alive ordering below.
+*/}}
+{{- define "fastapi-app.validateValues.proxy" -}}
+{{- $p := .Values.proxy -}}
+{{- $routes := list -}}
+{{- if .Values.ingress.enabled }}{{ $routes = append $routes "ingress.enabled" }}{{ end -}}
+{{- if .Values.httpRoute.enabled }}{{ $routes = append $routes "httpRoute.enabled" }}{{ end -}}
+{{- if and $routes (eq $p.kind "none") -}}
+proxy: {{ join " and " $routes }} {{ ternary "need" "needs" (gt (len $routes) 1) }} proxy.kind set to the proxy that serves the route (traefik, nginx, aws-alb, gcp or other), so that lifecycle.keepAliveSeconds can be checked against its idle timeout.
+{{- else if and (eq $p.kind "none") (not (kindIs "invalid" $p.upstreamIdleTimeoutSeconds)) -}}
+proxy: proxy.upstreamIdleTimeoutSeconds ({{ $p.upstreamIdleTimeoutSeconds }}) needs proxy.kind (it is none); use proxy.kind=other for a proxy the chart does not know.
+{{- else if and (eq $p.kind "other") (kindIs "invalid" $p.upstreamIdleTimeoutSeconds) -}}
+proxy: proxy.kind=other needs proxy.upstreamIdleTimeoutSeconds (the chart knows no default for it): set the idle timeout of the proxy's connections to the pods.
+{{- end -}}
+{{- end }}
+
+{{/*
+Keep-alive ordering: the proxy must close an idle connection to a pod before the app
+does. Otherwise it may send a request on a connection uvicorn has just closed, and the
+client gets a 502 (the classic rolling-update 502, and a steady trickle without deploys).
+*/}}
+{{- define "fastapi-app.validateValues.keepAlive" -}}
+{{- $idle := include "fastapi-app.proxyIdleTimeout" . -}}
+{{- $keepAlive := .Values.lifecycle.keepAliveSeconds | int -}}
+{{- if and $idle (le $keepAlive ($idle | int)) -}}
+{{- $source := ternary "" (printf ", %s's default" .Values.proxy.kind) (not (kindIs "invalid" .Values.proxy.upstreamIdleTimeoutSeconds)) -}}
+keep-alive: lifecycle.keepAliveSeconds ({{ $keepAlive }}) must be above proxy.upstreamIdleTimeoutSeconds ({{ $idle }}{{ $source }}): the proxy would reuse connections the app has closed (502s); raise lifecycle.keepAliveSeconds, or lower the proxy's idle timeout and set proxy.upstreamIdleTimeoutSeconds to it.
 {{- end -}}
 {{- end }}
 
