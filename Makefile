@@ -30,11 +30,14 @@ tools:
 	@scripts/install-tools.sh $(TOOLS_BIN)
 
 # fastapi-zdk (pinned in app/requirements.txt) is not on PyPI: the same pip command
-# installs it from lib/fastapi-zdk, editable (its tests and mypy read the source).
-$(VENV)/.installed: requirements-dev.txt app/requirements.txt lib/fastapi-zdk/pyproject.toml
+# installs it from lib/fastapi-zdk, editable (its tests and mypy read the source), and the
+# probe from tools/zdprobe, editable too (the `zdprobe` command, `import zdprobe`).
+$(VENV)/.installed: requirements-dev.txt app/requirements.txt lib/fastapi-zdk/pyproject.toml \
+		tools/zdprobe/pyproject.toml
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements-dev.txt -r app/requirements.txt -e lib/fastapi-zdk
+	$(VENV)/bin/pip install -q -r requirements-dev.txt -r app/requirements.txt -e lib/fastapi-zdk \
+	  -e tools/zdprobe
 	@touch $@
 
 # ---------------------------------------------------------------------- checks
@@ -118,6 +121,10 @@ bench: bench-app bench-rollout ## Run every benchmark (not part of `make test`).
 
 bench-app: deps ## Throughput of /endpoint with vs without the lifecycle middleware.
 	cd app && $(VENV)/bin/python -m bench.app_middleware --json $(CURDIR)/reports/bench-app.json
+
+.PHONY: bench-probe
+bench-probe: deps ## zdprobe's own capacity: keep-alive 2000/s and fresh 1000/s, 20 s each, to a trivial app on 127.0.0.1.
+	$(VENV)/bin/python -m tests.probe.bench_capacity --json $(CURDIR)/reports/bench-probe.json
 
 .PHONY: bench-rollout
 bench-rollout: deps ## deploy.yml vs bare helm upgrade --wait under the probe, own namespace (needs the cluster).

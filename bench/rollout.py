@@ -28,11 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from zdprobe import ProbeConfig, ProbeInBackground, Report, run
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-
-from zdprobe import ProbeConfig, ProbeInBackground, Report, run  # noqa: E402
 
 NAMESPACE = "fastapi-bench"
 RELEASE = "fastapi-bench"

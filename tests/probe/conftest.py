@@ -10,6 +10,7 @@ import pytest
 from .servers import AppServer, ClosingServer, listening_socket
 
 AppFactory = Callable[..., AppServer]
+RawFactory = Callable[[str], ClosingServer]
 
 
 @pytest.fixture
@@ -53,3 +54,18 @@ def closing_server(request: pytest.FixtureRequest) -> Iterator[ClosingServer]:
     server = ClosingServer(request.param)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[RawFactory]:
+    """Start ``closing_server.py`` in any of its modes (``hang``, ``chunked``, ``eof``...)."""
+    started: list[ClosingServer] = []
+
+    def start(mode: str) -> ClosingServer:
+        server = ClosingServer(mode)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -19,10 +19,8 @@ START_TIMEOUT_S = 15.0
 
 
 def probe_env() -> dict[str, str]:
-    """Environment for ``python -m zdprobe`` subprocesses."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "tools"), env.get("PYTHONPATH")]))
-    return env
+    """Environment for ``zdprobe`` subprocesses: the test's own (zdprobe is installed)."""
+    return dict(os.environ)
 
 
 def listening_socket() -> socket.socket:
@@ -40,6 +38,7 @@ class AppServer:
         self.sock = sock
         self.port: int = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.site = env.get("site") or None  # answers only to this Host (see asgi_app)
         child_env = dict(os.environ)
         child_env.update({f"ZDTEST_{k.upper()}": v for k, v in env.items()})
         self.process = subprocess.Popen(
@@ -56,9 +55,8 @@ class AppServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}")
             try:
-                response = httpx.get(
-                    self.url + "/health", timeout=2.0, headers={"Connection": "close"}
-                )
+                headers = {"Connection": "close"} | ({"Host": self.site} if self.site else {})
+                response = httpx.get(self.url + "/health", timeout=2.0, headers=headers)
                 if response.json().get("version") == version:
                     return
             except httpx.HTTPError:
@@ -78,7 +76,8 @@ class AppServer:
 
 
 class ClosingServer:
-    """``closing_server.py``: drops every reused keep-alive connection (``fin`` or ``rst``)."""
+    """``closing_server.py``: drops every reused keep-alive connection (``fin`` or ``rst``),
+    or answers in an odd way (``hang``, ``chunked``, ``eof``)."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode

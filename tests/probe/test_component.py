@@ -1,6 +1,8 @@
 """The probe against real servers on 127.0.0.1: uvicorn subprocesses and a raw socket server.
 
 Every run is bounded by its own --duration / --max-requests, and every subprocess by a timeout.
+The command line runs as installed (the ``zdprobe`` script next to this Python), except in the
+test of ``python -m zdprobe``.
 """
 
 from __future__ import annotations
@@ -10,23 +12,29 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from zdprobe import ProbeConfig, ProbeInBackground, run
 
-from .conftest import AppFactory
+from .conftest import AppFactory, RawFactory
 from .servers import REPO, ClosingServer, probe_env
 
 pytestmark = pytest.mark.component
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ZDPROBE = [str(Path(sys.executable).parent / "zdprobe")]
+PYTHON_M_ZDPROBE = [sys.executable, "-m", "zdprobe"]
+SITE = "fastapi-app.local"
 
 
-def zdprobe(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def zdprobe(
+    *args: str, timeout: float = 30.0, command: list[str] = ZDPROBE
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "zdprobe", *args],
+        [*command, *args],
         env=probe_env(),
         cwd=REPO,
         capture_output=True,
@@ -38,7 +46,7 @@ def zdprobe(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[st
 
 def spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "zdprobe", *args],
+        [*ZDPROBE, *args],
         env=probe_env(),
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -243,8 +251,116 @@ def test_sigterm_ends_the_cli_early_with_a_report(app_server: AppFactory, tmp_pa
 
 
 def test_bad_usage_via_python_m_is_one_line() -> None:
-    done = zdprobe("http://127.0.0.1:1", "--rate", "0", timeout=30)
+    done = zdprobe("http://127.0.0.1:1", "--rate", "0", timeout=30, command=PYTHON_M_ZDPROBE)
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.startswith("zdprobe: error: rate must be greater than 0")
+
+
+def test_host_header_on_every_request(app_server: AppFactory, tmp_path: Path) -> None:
+    """Like an ingress controller, the server answers only for its site and echoes the Host."""
+    server = app_server("0.0.1", pod="host", site=SITE)
+    config = ProbeConfig(
+        url=server.url,
+        path="/health",
+        health_path="/health?poll=1",
+        health_rate=10,
+        rate=50,
+        duration=5,
+        max_requests=60,
+        host_header=SITE,
+    )
+    for mode in ("keepalive", "fresh"):
+        report = run(replace(config, mode=mode))
+        assert report.exit_code == 0, report.summary()["status"]
+        assert report.sent == 60
+        by_path = report.summary()["by_path"]
+        assert set(by_path) == {"/health", "/health?poll=1"}
+        assert by_path["/health?poll=1"]["ok"] >= 5  # the version poll carries it too
+        assert {r.pod for r in report.results} == {SITE}  # what the server saw, per request
+
+    report_file = tmp_path / "report.json"
+    done = zdprobe(
+        server.url, *("--host", SITE, "--rate", "40", "--max-requests", "20", "--quiet"),
+        *("--report", str(report_file)),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert load(report_file)["versions"]["timeline"][0]["pods"] == [SITE]
+
+    without = zdprobe(server.url, "--rate", "40", "--max-requests", "20", "--quiet")
+    assert without.returncode == 1
+    assert "FAIL: 20/20 requests failed (404 20)" in without.stdout
+
+
+@pytest.mark.parametrize("mode", ["keepalive", "fresh"])
+def test_chunked_and_read_until_close_answers(raw_server: RawFactory, mode: str) -> None:
+    """Bodies the probe's HTTP client must frame itself: chunked, and ended by the close."""
+    for kind in ("chunked", "eof"):
+        server = raw_server(kind)
+        report = run(
+            ProbeConfig(url=server.url, rate=50, duration=5, max_requests=20, mode=mode)  # type: ignore[arg-type]
+        )
+        assert report.exit_code == 0, (kind, report.summary()["errors"])
+        assert report.ok == 20
+        assert report.versions_in_order() == ["0.0.1"]
+        assert {r.pod for r in report.results} == {"raw"}
+
+
+def test_hung_server_is_a_read_timeout(raw_server: RawFactory) -> None:
+    server = raw_server("hang")
+    started = time.monotonic()
+    report = run(ProbeConfig(url=server.url, rate=10, duration=1, timeout=0.5, concurrency=16))
+    assert time.monotonic() - started < 5  # 1 s of schedule + 0.5 s timeouts
+    assert report.exit_code == 1
+    assert report.summary()["errors"] == {"read_timeout": report.sent}
+    assert all(450 <= r.latency_ms < 2000 for r in report.results)
+
+
+def test_host_name_is_looked_up(app_server: AppFactory) -> None:
+    """localhost may come first as ::1 (refused here: the server listens on 127.0.0.1)."""
+    server = app_server("0.0.1")
+    url = f"http://localhost:{server.port}"
+    for mode in ("keepalive", "fresh"):
+        report = run(ProbeConfig(url=url, rate=50, duration=5, max_requests=10, mode=mode))
+        assert report.exit_code == 0, report.summary()["errors"]
+        assert report.ok == 10
+
+
+def test_two_background_probes_at_once(app_server: AppFactory) -> None:
+    """As tests/e2e's probing(): keep-alive and fresh probes side by side, each its own loop."""
+    server = app_server("0.0.1")
+    configs = [
+        ProbeConfig(url=server.url, health_path="/health", rate=100, duration=30, mode=mode)
+        for mode in ("keepalive", "fresh")
+    ]
+    with ProbeInBackground(configs[0]) as keepalive, ProbeInBackground(configs[1]) as fresh:
+        time.sleep(1.5)
+        reports = [keepalive.stop(), fresh.stop()]
+    for report in reports:
+        assert report.exit_code == 0, report.summary()["errors"]
+        assert report.stop_reason == "stopped"
+        assert 100 <= report.sent <= 200
+        assert report.versions_in_order() == ["0.0.1"]
+
+
+def test_a_stalled_schedule_still_accounts_for_every_due_request(app_server: AppFactory) -> None:
+    """The loop stalls past the end of the run (a slow on_line); the requests that fell due
+    meanwhile are still sent late, or counted unsent, never silently dropped."""
+    server = app_server("0.0.1")
+    stalled: list[str] = []
+
+    def slow_sink(line: str) -> None:
+        if line.startswith("[") and not stalled:
+            stalled.append(line)
+            time.sleep(0.8)  # at 1.0 s of a 1.5 s run: the run's end passes meanwhile
+
+    config = ProbeConfig(url=server.url, rate=100, duration=1.5, concurrency=8)
+    report = run(config, on_line=slow_sink, live=True)
+    assert stalled
+    assert report.stop_reason == "duration"
+    assert report.sent + report.unsent == 150
+    late = [r for r in report.results if r.scheduled >= 1.0]
+    assert late  # sent after the stall, with their lag on record
+    assert max(r.start - r.scheduled for r in late) > 0.2
+    assert report.exit_code == 0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import ssl
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 from zdprobe import ConfigError, ProbeConfig, Report, Result
+from zdprobe import errors as e
 from zdprobe.cli import main
+from zdprobe.client import Response
 from zdprobe.engine import identify
 from zdprobe.errors import classify
 from zdprobe.plot import plot_report
@@ -27,25 +30,23 @@ def _raised_from(outer: Exception, cause: BaseException) -> Exception:
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
-        (_raised_from(httpx.ConnectError("x"), ConnectionRefusedError(111, "")), "connect_refused"),
-        (httpx.ConnectError("[Errno 111] Connection refused"), "connect_refused"),
-        (httpx.ConnectError("[Errno -2] Name or service not known"), "connect_error"),
-        (_raised_from(httpx.ConnectError("x"), ssl.SSLError("bad cert")), "tls_error"),
-        (httpx.ConnectTimeout("x"), "connect_timeout"),
-        (httpx.ReadTimeout("x"), "read_timeout"),
-        (httpx.WriteTimeout("x"), "write_timeout"),
-        (httpx.PoolTimeout("x"), "pool_timeout"),
-        (
-            httpx.RemoteProtocolError("Server disconnected without sending a response."),
-            "server_disconnected",
-        ),
-        (httpx.RemoteProtocolError("illegal status line"), "remote_protocol_error"),
-        (_raised_from(httpx.ReadError("x"), ConnectionResetError(104, "")), "reset"),
-        (httpx.ReadError("[Errno 104] Connection reset by peer"), "reset"),
-        (_raised_from(httpx.WriteError("x"), BrokenPipeError(32, "")), "reset"),
-        (httpx.ReadError("x"), "read_error"),
-        (httpx.WriteError("x"), "write_error"),
-        (httpx.DecodingError("x"), "other"),
+        (_raised_from(e.ConnectError("x"), ConnectionRefusedError(111, "")), "connect_refused"),
+        (e.ConnectError("[Errno 111] Connection refused"), "connect_refused"),
+        (e.ConnectError("[Errno -2] Name or service not known"), "connect_error"),
+        (_raised_from(e.ConnectError("x"), ssl.SSLError("bad cert")), "tls_error"),
+        (_raised_from(e.ConnectError("x"), ConnectionResetError(104, "")), "reset"),
+        (e.ConnectTimeout("x"), "connect_timeout"),
+        (e.ReadTimeout("x"), "read_timeout"),
+        (e.WriteTimeout("x"), "write_timeout"),
+        (e.PoolTimeout("x"), "pool_timeout"),
+        (e.RemoteProtocolError(e.DISCONNECTED_MESSAGE), "server_disconnected"),
+        (e.RemoteProtocolError("illegal status line"), "remote_protocol_error"),
+        (_raised_from(e.ReadError("x"), ConnectionResetError(104, "")), "reset"),
+        (e.ReadError("[Errno 104] Connection reset by peer"), "reset"),
+        (_raised_from(e.WriteError("x"), BrokenPipeError(32, "")), "reset"),
+        (e.ReadError("x"), "read_error"),
+        (e.WriteError("x"), "write_error"),
+        (ValueError("x"), "other"),
     ],
 )
 def test_classify(exc: Exception, kind: str) -> None:
@@ -86,8 +87,10 @@ def test_version_tracker_announces_real_changes_only() -> None:
     assert tracker.current(now=5.5) == ["0.0.1"]
 
 
-def _response(body: object, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(200, json=body, headers=headers)
+def _response(body: object, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        200, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body).encode()
+    )
 
 
 def test_identify_reads_body_then_headers() -> None:
@@ -99,7 +102,8 @@ def test_identify_reads_body_then_headers() -> None:
         None,
     )
     assert identify(_response({"Hello": "World"})) == (None, None, None)
-    assert identify(httpx.Response(502, text="<html>bad gateway</html>")) == (None, None, None)
+    html = Response(502, {"content-type": "text/html"}, b"<html>bad gateway</html>")
+    assert identify(html) == (None, None, None)
     assert identify(_response(["not", "a", "dict"])) == (None, None, None)
     assert identify(_response({"revision": "r7"})) == ("r7", "r7", None)
 
@@ -122,6 +126,13 @@ def test_identify_reads_body_then_headers() -> None:
         ({"concurrency": 0}, "concurrency"),
         ({"max_requests": 0}, "max requests"),
         ({"mode": "sometimes"}, "mode"),
+        ({"host_header": ""}, "host header"),
+        ({"host_header": "fastapi app.local"}, "host header"),
+        ({"host_header": "site.local\r\nX-Injected: 1"}, "host header"),
+        ({"host_header": "site.local/path"}, "host header"),
+        ({"host_header": "user@site.local"}, "host header"),
+        ({"host_header": "sité.local"}, "host header"),
+        ({"host_header": "s" * 256}, "host header"),
     ],
 )
 def test_config_rejects(changes: dict[str, object], message: str) -> None:
@@ -134,6 +145,12 @@ def test_config_until_file_must_not_exist(tmp_path: Path) -> None:
     (tmp_path / "done").touch()
     with pytest.raises(ConfigError, match="already exists"):
         ProbeConfig(url="http://127.0.0.1:1", until_file=str(tmp_path / "done")).validate()
+
+
+def test_config_host_header() -> None:
+    assert ProbeConfig(url="http://127.0.0.1:1").host_header is None
+    for host in ("fastapi-app.local", "site.local:8080", "127.0.0.1", "[::1]:80"):
+        ProbeConfig(url="http://127.0.0.1:30090", host_header=host).validate()
 
 
 def test_config_target_and_budget() -> None:
@@ -205,6 +222,22 @@ def test_empty_report_fails() -> None:
     assert json.loads(report.to_json())["latency_ms"]["ok"]["p99"] is None
 
 
+def test_plot_without_matplotlib_is_bad_usage(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "matplotlib" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert main(["http://127.0.0.1:1", "--plot", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "zdprobe: error: --plot needs matplotlib: pip install 'zdprobe[plot]' (see --help)\n"
+    )
+
+
 def test_plot_is_png(tmp_path: Path) -> None:
     out = tmp_path / "timeline.png"
     plot_report(_synthetic_report(), out)
@@ -226,6 +259,8 @@ def test_plot_is_png(tmp_path: Path) -> None:
         ["http://127.0.0.1:1", "--concurrency", "0"],
         ["http://127.0.0.1:1", "--bogus"],
         ["http://127.0.0.1:1", "--report", "/nonexistent-dir/r.json"],
+        ["http://127.0.0.1:1", "--host", "two words"],
+        ["http://127.0.0.1:1", "--host"],
     ],
 )
 def test_cli_bad_usage_is_one_line_exit_2(

@@ -1,22 +1,27 @@
-"""The probe: an open-loop scheduler feeding a small pool of worker threads."""
+"""The probe: an open-loop scheduler feeding a pool of workers, all on one asyncio loop.
+
+Each worker owns one connection (kept between requests in ``keepalive`` mode, opened for each
+request in ``fresh`` mode) and speaks HTTP/1.1 through ``zdprobe.client``. ``run()`` blocks
+the calling thread for the whole run, on an event loop of its own.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import json
 import math
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-import httpx
-
+from zdprobe.client import Connection, Response, Target, connect
 from zdprobe.config import ProbeConfig
-from zdprobe.errors import OTHER, classify
-from zdprobe.report import Report, Result, percentile
+from zdprobe.errors import OTHER, TransportError, classify
+from zdprobe.report import Report, Result
 from zdprobe.versions import VersionTracker
 
 LineSink = Callable[[str], None]
@@ -37,7 +42,7 @@ class _Job:
     scheduled: float
 
 
-def _first_header(response: httpx.Response, names: tuple[str, ...]) -> str | None:
+def _first_header(response: Response, names: tuple[str, ...]) -> str | None:
     for name in names:
         value = response.headers.get(name)
         if value:
@@ -45,7 +50,7 @@ def _first_header(response: httpx.Response, names: tuple[str, ...]) -> str | Non
     return None
 
 
-def identify(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
+def identify(response: Response) -> tuple[str | None, str | None, str | None]:
     """(version, revision, pod) served: from the JSON body when it has them, else headers."""
     version = _first_header(response, VERSION_HEADERS)
     revision = _first_header(response, REVISION_HEADERS)
@@ -71,6 +76,15 @@ def _text(value: object) -> str | None:
     return str(value)[:200] or None
 
 
+def live_p99(latencies: list[float]) -> float | None:
+    """Nearest-rank p99 of the latest LIVE_P99_WINDOW values (selection, not a full sort)."""
+    window = latencies[-LIVE_P99_WINDOW:]
+    if not window:
+        return None
+    rank = max(1, math.ceil(0.99 * len(window)))
+    return heapq.nlargest(len(window) - rank + 1, window)[-1]
+
+
 class _Probe:
     def __init__(
         self, config: ProbeConfig, stop: threading.Event, sink: LineSink | None, live: bool
@@ -79,13 +93,18 @@ class _Probe:
         self.stop_event = stop
         self.sink = sink
         self.live = live
-        self.lock = threading.Lock()
+        self.keepalive = config.mode == "keepalive"
+        self.target = Target.from_url(
+            config.url, host_header=config.host_header, verify_tls=config.verify_tls
+        )
+        paths = [config.path] + ([config.health_path] if config.health_path else [])
+        self.requests = {p: self.target.request(p, close=not self.keepalive) for p in paths}
         self.results: list[Result] = []
         self.ok_latencies: list[float] = []
         self.failed = 0
         self.kinds_seen: set[str] = set()
         self.tracker = VersionTracker()
-        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
         self.t0 = 0.0
 
     def emit(self, line: str) -> None:
@@ -95,77 +114,75 @@ class _Probe:
     def now(self) -> float:
         return time.monotonic() - self.t0
 
-    def client(self) -> httpx.Client:
-        cfg = self.config
-        keepalive = cfg.mode == "keepalive"
-        headers = {"User-Agent": "zdprobe", "Accept": "application/json"}
-        if not keepalive:
-            headers["Connection"] = "close"
-        return httpx.Client(
-            limits=httpx.Limits(
-                max_connections=cfg.concurrency,
-                max_keepalive_connections=cfg.concurrency if keepalive else 0,
-            ),
-            timeout=httpx.Timeout(cfg.timeout),
-            headers=headers,
-            follow_redirects=False,
-            trust_env=False,  # never measure a proxy from the environment instead of the target
-            verify=cfg.verify_tls,
-        )
+    async def worker(self) -> None:
+        conn: Connection | None = None
+        try:
+            while True:
+                job = await self.jobs.get()
+                if job is None:
+                    return
+                conn = await self.one(conn, job)
+                self.jobs.task_done()
+        finally:
+            if conn is not None:
+                conn.close()
 
-    def worker(self, client: httpx.Client) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            self.one(client, job)
-
-    def one(self, client: httpx.Client, job: _Job) -> None:
+    async def one(self, conn: Connection | None, job: _Job) -> Connection | None:
+        """Send one request (on ``conn`` when it can still be used); return the connection
+        worth keeping for the next one, if any."""
         start = self.now()
         result = Result(
             seq=job.seq, path=job.path, scheduled=job.scheduled, start=start, latency_ms=0
         )
         begin = time.perf_counter()
         try:
-            response = client.get(self.config.target(job.path))
+            if conn is not None and not conn.reusable:
+                conn.close()
+                conn = None
+            data = self.requests[job.path]
+            if conn is None:
+                conn = await connect(self.target, self.config.timeout, data)
+                response = await conn.response()
+            else:
+                response = await conn.request(data, self.config.timeout)
             result.status = response.status_code
             result.version, result.revision, result.pod = identify(response)
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             result.error = classify(exc)
         except Exception:  # anything else the transport throws is still a failed request
             result.error = OTHER
         result.latency_ms = (time.perf_counter() - begin) * 1000.0
+        if conn is not None and (
+            result.error is not None or not self.keepalive or not conn.reusable
+        ):
+            conn.close()
+            conn = None
         self.record(result)
+        return conn
 
     def record(self, result: Result) -> None:
-        lines: list[str] = []
-        with self.lock:
-            self.results.append(result)
-            if result.ok:
-                self.ok_latencies.append(result.latency_ms)
-            else:
-                self.failed += 1
-                if result.outcome not in self.kinds_seen:
-                    self.kinds_seen.add(result.outcome)
-                    lines.append(
-                        f"Failure at {result.start:.2f}s: {result.outcome} on {result.path}"
-                        " (first of its kind)"
-                    )
-            if result.version is not None:
-                message = self.tracker.observe(result.start, result.version)
-                if message is not None:
-                    lines.append(f"{message} (at {result.start:.2f}s)")
-        for line in lines:
-            self.emit(line)
+        self.results.append(result)
+        if result.ok:
+            self.ok_latencies.append(result.latency_ms)
+        else:
+            self.failed += 1
+            if result.outcome not in self.kinds_seen:
+                self.kinds_seen.add(result.outcome)
+                self.emit(
+                    f"Failure at {result.start:.2f}s: {result.outcome} on {result.path}"
+                    " (first of its kind)"
+                )
+        if result.version is not None:
+            message = self.tracker.observe(result.start, result.version)
+            if message is not None:
+                self.emit(f"{message} (at {result.start:.2f}s)")
 
     def live_line(self, now: float, sent_total: int, last_done: int) -> tuple[str, int]:
         """One status line; ``rate`` is requests completed since the previous line."""
-        with self.lock:
-            done = len(self.results)
-            failed = self.failed
-            ordered = sorted(self.ok_latencies[-LIVE_P99_WINDOW:])
-            versions = self.tracker.current(self.now())
-        p99 = percentile(ordered, 99)
+        done = len(self.results)
+        failed = self.failed
+        p99 = live_p99(self.ok_latencies)
+        versions = self.tracker.current(self.now())
         p99_text = "-" if p99 is None else f"{p99:.1f}ms"
         queued = self.jobs.qsize()
         behind = f" BEHIND {queued} queued (raise --concurrency)" if queued > 0 else ""
@@ -176,8 +193,8 @@ class _Probe:
             done,
         )
 
-    def schedule(self) -> tuple[str, int]:
-        """Enqueue jobs on a fixed timetable until a limit is reached; returns (reason, sent)."""
+    async def schedule(self) -> str:
+        """Queue jobs on a fixed timetable until a limit is reached; returns the reason."""
         cfg = self.config
         budget = cfg.request_budget
         streams: list[tuple[str, float]] = [(cfg.path, cfg.rate)]
@@ -191,74 +208,62 @@ class _Probe:
         sent = 0
         while True:
             now = self.now()
-            if self.stop_event.is_set():
-                return "stopped", sent
-            if now >= cfg.duration:
-                return "duration", sent
-            if sent >= budget:
-                return "max_requests", sent
-            if until is not None and now >= next_check:
-                next_check = now + UNTIL_FILE_CHECK_S
-                if os.path.exists(until):
-                    return "until_file", sent
-            if self.live and now >= next_live:
+            if self.live and now >= next_live:  # before this pass queues what is due
                 line, last_done = self.live_line(now, sent, last_done)
                 self.emit(line)
                 next_live = math.floor(now) + 1.0
-            due = [counts[i] / rate for i, (_, rate) in enumerate(streams)]
-            index = min(range(len(streams)), key=due.__getitem__)
-            when = due[index]
-            if when >= cfg.duration:
-                wait = cfg.duration - now
-            elif when > now:
-                wait = when - now
-            else:
-                self.jobs.put(_Job(seq=sent, path=streams[index][0], scheduled=when))
+            # Every request due by now goes to the queue (the workers start them), also after
+            # a stall of this loop and at the very end: a due request is sent or counted unsent.
+            while True:
+                due = [counts[i] / rate for i, (_, rate) in enumerate(streams)]
+                index = min(range(len(streams)), key=due.__getitem__)
+                when = due[index]
+                if when > now or when >= cfg.duration or sent >= budget:
+                    break
+                self.jobs.put_nowait(_Job(seq=sent, path=streams[index][0], scheduled=when))
                 counts[index] += 1
                 sent += 1
-                continue
+            if self.stop_event.is_set():
+                return "stopped"
+            if now >= cfg.duration:
+                return "duration"
+            if sent >= budget:
+                return "max_requests"
+            if until is not None and now >= next_check:
+                next_check = now + UNTIL_FILE_CHECK_S
+                if os.path.exists(until):  # noqa: ASYNC240 (one stat every 0.1 s)
+                    return "until_file"
+            wait = (cfg.duration if when >= cfg.duration else when) - now
             timeout = min(wait, UNTIL_FILE_CHECK_S)
             if self.live:
                 timeout = min(timeout, next_live - now)
-            self.stop_event.wait(max(0.0, timeout))
+            await asyncio.sleep(max(0.0, timeout))
 
-    def run(self) -> Report:
-        with self.client() as client:
-            workers = [
-                threading.Thread(
-                    target=self.worker, args=(client,), name=f"zdprobe-{i}", daemon=True
-                )
-                for i in range(self.config.concurrency)
-            ]
-            for thread in workers:
-                thread.start()
-            started_at = time.time()
-            self.t0 = time.monotonic()
+    async def main(self) -> Report:
+        workers = [asyncio.create_task(self.worker()) for _ in range(self.config.concurrency)]
+        started_at = time.time()
+        self.t0 = time.monotonic()
+        try:
+            reason = await self.schedule()
+        finally:
+            # Jobs already due get a short grace to be picked up; whatever is still queued
+            # after it was never sent (the workers were all busy: the probe fell behind).
             try:
-                reason, _ = self.schedule()
-            finally:
-                # Jobs already due get a short grace to be picked up; whatever is still queued
-                # after it was never sent (the workers were all busy: the probe fell behind).
-                grace_end = time.monotonic() + min(self.config.timeout, DRAIN_GRACE_S)
-                while not self.jobs.empty() and time.monotonic() < grace_end:
-                    time.sleep(0.005)
-                unsent = 0
-                while True:
-                    try:
-                        if self.jobs.get_nowait() is not None:
-                            unsent += 1
-                    except queue.Empty:
-                        break
-                for _ in workers:
-                    self.jobs.put(None)
-                for thread in workers:
-                    thread.join()
+                async with asyncio.timeout(min(self.config.timeout, DRAIN_GRACE_S)):
+                    await self.jobs.join()
+            except TimeoutError:
+                pass
+            unsent = 0
+            while not self.jobs.empty():
+                if self.jobs.get_nowait() is not None:
+                    unsent += 1
+            for _ in workers:
+                self.jobs.put_nowait(None)
+            await asyncio.gather(*workers)
         elapsed = self.now()
-        with self.lock:
-            results = sorted(self.results, key=lambda r: r.seq)
         return Report(
             config=self.config,
-            results=results,
+            results=sorted(self.results, key=lambda r: r.seq),
             started_at=started_at,
             elapsed_s=elapsed,
             stop_reason=reason,
@@ -266,6 +271,29 @@ class _Probe:
             transitions=list(self.tracker.transitions),
             flips=self.tracker.flips,
         )
+
+
+def _run_on_own_loop(probe: _Probe) -> Report:
+    """``asyncio.run(probe.main())``, in a helper thread when this one already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(probe.main())
+    outcome: list[Report] = []
+    failure: list[BaseException] = []
+
+    def _thread() -> None:
+        try:
+            outcome.append(asyncio.run(probe.main()))
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=_thread, name="zdprobe-loop", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def run(
@@ -284,7 +312,7 @@ def run(
     Raises ConfigError for an invalid configuration.
     """
     config.validate()
-    return _Probe(config, stop or threading.Event(), on_line, live).run()
+    return _run_on_own_loop(_Probe(config, stop or threading.Event(), on_line, live))
 
 
 class ProbeInBackground:

@@ -1,6 +1,7 @@
 """zdprobe: a bounded, steady-rate HTTP probe that tells whether a rollout dropped requests.
 
-Command line: ``python -m zdprobe URL`` (see ``docs/probe.md``). Python API::
+Command line: ``zdprobe URL`` or ``python -m zdprobe URL`` (see ``docs/probe.md``). Python
+API::
 
     from zdprobe import ProbeConfig, ProbeInBackground, run
 

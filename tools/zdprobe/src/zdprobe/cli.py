@@ -1,8 +1,10 @@
-"""Command line: ``python -m zdprobe URL [options]``; exit 0 pass, 1 fail, 2 bad usage."""
+"""Command line: ``zdprobe URL [options]`` (or ``python -m zdprobe``); exit 0 pass, 1 fail,
+2 bad usage."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import signal
 import sys
 import threading
@@ -32,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> _Parser:
     parser = _Parser(
-        prog="python -m zdprobe",
+        prog="zdprobe",
         description="Send steady, bounded traffic to a service during a rollout and report "
         "every failed request and the versions served. Exit 0 only when every request got a "
         "2xx answer, 1 otherwise, 2 on bad usage.",
@@ -57,6 +59,13 @@ def _parser() -> _Parser:
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight, max (4)")
     parser.add_argument("--timeout", type=float, default=5.0, help="per-request timeout s (5)")
     parser.add_argument("--until-file", default=None, help="stop early once this file exists")
+    parser.add_argument(
+        "--host",
+        default=None,
+        metavar="HOST",
+        help="send this Host header (and TLS server name) instead of the URL's host, e.g. "
+        "a site behind an ingress controller (off)",
+    )
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     parser.add_argument("--report", default=None, help="write the JSON report here")
     parser.add_argument("--plot", default=None, help="write a PNG timeline here")
@@ -89,10 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout,
             until_file=args.until_file,
             verify_tls=not args.insecure,
+            host_header=args.host,
         )
         config.validate()
         _check_output("report", args.report)
         _check_output("plot", args.plot)
+        if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+            raise ConfigError("--plot needs matplotlib: pip install 'zdprobe[plot]'")
     except (_UsageError, ConfigError) as exc:
         print(f"zdprobe: error: {exc} (see --help)", file=sys.stderr)
         return EXIT_USAGE

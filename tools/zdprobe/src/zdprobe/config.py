@@ -16,6 +16,7 @@ MAX_RATE = 2000.0
 MAX_REQUESTS = 2_000_000
 MAX_CONCURRENCY = 256
 MAX_TIMEOUT_S = 120.0
+MAX_HOST_HEADER = 255
 
 
 class ConfigError(ValueError):
@@ -28,7 +29,10 @@ class ProbeConfig:
 
     ``url`` is the base URL of the service (``http://127.0.0.1:30080``, optionally with a path
     prefix such as ``https://staging.example.com/api``); ``path`` is appended to it for the
-    traffic and ``health_path``, when set, for a separate slow version poll.
+    traffic and ``health_path``, when set, for a separate slow version poll. ``host_header``,
+    when set, is the ``Host`` header of every request (traffic and version poll) instead of the
+    URL's host, e.g. to reach a site through an ingress controller by its address; with https
+    it is also the TLS server name (SNI) and the name the certificate must match.
     """
 
     url: str
@@ -43,10 +47,13 @@ class ProbeConfig:
     timeout: float = 5.0
     until_file: str | None = None
     verify_tls: bool = True
+    host_header: str | None = None
 
     def validate(self) -> None:
         """Raise ConfigError with a one-line reason when the run would be invalid or unbounded."""
         _check_url(self.url)
+        if self.host_header is not None:
+            _check_host_header(self.host_header)
         _check_path("path", self.path)
         if self.health_path is not None:
             _check_path("health path", self.health_path)
@@ -99,6 +106,23 @@ def _check_url(url: str) -> None:
         raise ConfigError(f"invalid URL {url!r}: put the query string in --path instead")
     if any(ch.isspace() for ch in url):
         raise ConfigError(f"invalid URL {url!r}: contains whitespace")
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise ConfigError(f"invalid URL {url!r}: the host is not a valid name") from None
+
+
+def _check_host_header(host: str) -> None:
+    valid = (
+        0 < len(host) <= MAX_HOST_HEADER
+        and host.isascii()
+        and host.isprintable()
+        and not any(ch.isspace() or ch in "/?#@\\" for ch in host)
+    )
+    if not valid:
+        raise ConfigError(
+            f"invalid host header {host!r}: it must be a host name, optionally with :port"
+        )
 
 
 def _check_path(what: str, path: str) -> None:

@@ -1,10 +1,13 @@
-"""Turn a failed HTTP exchange into one stable, countable error kind."""
+"""Turn a failed HTTP exchange into one stable, countable error kind.
+
+The probe's HTTP/1.1 client (``zdprobe.client``) raises the exceptions below, each chained
+(``raise ... from``) to the socket error that caused it, if any. The hierarchy follows the
+names of httpx's, which the probe used before it had a client of its own.
+"""
 
 from __future__ import annotations
 
 import ssl
-
-import httpx
 
 CONNECT_REFUSED = "connect_refused"
 CONNECT_TIMEOUT = "connect_timeout"
@@ -36,6 +39,52 @@ ERROR_KINDS: tuple[str, ...] = (
     OTHER,
 )
 
+DISCONNECTED_MESSAGE = "Server disconnected without sending a response."
+
+
+class TransportError(Exception):
+    """A request that got no complete HTTP answer."""
+
+
+class TimeoutException(TransportError):
+    pass
+
+
+class ConnectTimeout(TimeoutException):
+    pass
+
+
+class ReadTimeout(TimeoutException):
+    pass
+
+
+class WriteTimeout(TimeoutException):
+    pass
+
+
+class PoolTimeout(TimeoutException):
+    """Kept for the error kind; the probe's workers each own their connection."""
+
+
+class NetworkError(TransportError):
+    pass
+
+
+class ConnectError(NetworkError):
+    pass
+
+
+class ReadError(NetworkError):
+    pass
+
+
+class WriteError(NetworkError):
+    pass
+
+
+class RemoteProtocolError(TransportError):
+    """The server broke HTTP/1.1: closed before or during the answer, or sent garbage."""
+
 
 def _causes(exc: BaseException) -> list[BaseException]:
     """The exception and everything it was raised from, outermost first (cycle-safe)."""
@@ -52,17 +101,17 @@ def _has(exc: BaseException, kind: type[BaseException]) -> bool:
 
 
 def classify(exc: BaseException) -> str:
-    """Return the error kind of an exception raised by an httpx request."""
+    """Return the error kind of an exception raised by a probe request."""
     reset = _has(exc, ConnectionResetError) or _has(exc, BrokenPipeError)
-    if isinstance(exc, httpx.ConnectTimeout):
+    if isinstance(exc, ConnectTimeout):
         return CONNECT_TIMEOUT
-    if isinstance(exc, httpx.ReadTimeout):
+    if isinstance(exc, ReadTimeout):
         return READ_TIMEOUT
-    if isinstance(exc, httpx.WriteTimeout):
+    if isinstance(exc, WriteTimeout):
         return WRITE_TIMEOUT
-    if isinstance(exc, httpx.PoolTimeout):
+    if isinstance(exc, PoolTimeout):
         return POOL_TIMEOUT
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, ConnectError):
         if _has(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
             return CONNECT_REFUSED
         if reset:
@@ -70,7 +119,7 @@ def classify(exc: BaseException) -> str:
         if _has(exc, ssl.SSLError):
             return TLS_ERROR
         return CONNECT_ERROR
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, RemoteProtocolError):
         if reset:
             return RESET
         if "disconnected" in str(exc).lower():
@@ -78,8 +127,8 @@ def classify(exc: BaseException) -> str:
         return REMOTE_PROTOCOL_ERROR
     if reset or "connection reset" in str(exc).lower():
         return RESET
-    if isinstance(exc, httpx.ReadError):
+    if isinstance(exc, ReadError):
         return READ_ERROR
-    if isinstance(exc, httpx.WriteError):
+    if isinstance(exc, WriteError):
         return WRITE_ERROR
     return OTHER
