@@ -122,9 +122,11 @@ def clean_up() -> None:
 
 # ------------------------------------------------------------------ the two ways to roll
 def deploy_argv(version: str, greeting: str, database: str) -> list[str]:
-    values = {
+    values: dict[str, Any] = {
         "service": {"nodePort": NODE_PORT},
         "app": {"greeting": greeting},
+        # inventory/local's Ingress host (fastapi-app.local) stays the user's release's.
+        "ingress": {"enabled": False},
     }
     if database == "none":
         # Without a database the sample's /items cannot answer: smoke-check /endpoint only.

@@ -26,7 +26,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,9 +330,10 @@ class Target:
         return f"{self.release}-deploy-lock"
 
     def variables(self, values: dict[str, Any] | None = None) -> list[str]:
-        chart_values = merged(
-            merged({"service": {"nodePort": self.node_port}}, self.values), values or {}
-        )
+        # No Ingress unless the test asks: inventory/local routes Host fastapi-app.local,
+        # which stays the user's release's.
+        own = {"service": {"nodePort": self.node_port}, "ingress": {"enabled": False}}
+        chart_values = merged(merged(own, self.values), values or {})
         return [
             "-e",
             json.dumps(
@@ -539,6 +540,10 @@ def user_release(cluster: Cluster, test_space: None) -> dict[str, Any]:
     return snapshot_user_release(cluster)
 
 
+# Traefik's web entrypoint in the local cluster (roles/local_cluster: a NodePort).
+TRAEFIK_URL = "http://127.0.0.1:30090"
+
+
 @contextmanager
 def probing(
     url: str,
@@ -546,12 +551,13 @@ def probing(
     health: bool = True,
     path: str = "/endpoint",
     health_path: str = "/health",
+    host: str | None = None,
 ) -> Iterator[dict[str, Report]]:
     """Probe `url` + `path` with keep-alive clients and with a fresh connection per
     request at once, while the block runs; the dict holds both reports ("keepalive",
     "fresh") after it. The keep-alive probe also polls `health_path` for the version
-    unless `health` is false. Each probe is bounded (15 min) and sends only to the given
-    loopback URL."""
+    unless `health` is false. `host` sets the Host header (a route of the ingress
+    controller). Each probe is bounded (15 min) and sends only to the given loopback URL."""
     reports: dict[str, Report] = {}
     configs = {
         mode: ProbeConfig(
@@ -561,6 +567,7 @@ def probing(
             rate=rate,
             duration=900,
             mode=mode,
+            host_header=host,
         )
         for mode in ("keepalive", "fresh")
     }
@@ -571,6 +578,37 @@ def probing(
         yield reports
         reports["keepalive"] = keepalive.stop()
         reports["fresh"] = fresh.stop()
+
+
+@contextmanager
+def probing_routes(
+    url: str, hosts: dict[str, str], rate: float = 20, health: bool = True
+) -> Iterator[dict[str, Report]]:
+    """`probing` through the NodePort (reports "keepalive", "fresh") and, at the same
+    time, through Traefik for each named Host (reports "<name> keepalive", "<name> fresh")."""
+    reports: dict[str, Report] = {}
+    with ExitStack() as stack:
+        direct = stack.enter_context(probing(url, rate=rate, health=health))
+        routed = {
+            name: stack.enter_context(probing(TRAEFIK_URL, rate=rate, health=health, host=host))
+            for name, host in hosts.items()
+        }
+        yield reports
+    reports.update(direct)
+    for name, found in routed.items():
+        reports.update({f"{name} {mode}": report for mode, report in found.items()})
+
+
+def wait_routed(host: str, path: str = "/health", timeout: float = 30) -> None:
+    """Wait (bounded) until Traefik routes `host` (it applies changes every 2 s)."""
+    deadline = time.monotonic() + timeout
+    request = urllib.request.Request(TRAEFIK_URL + path, headers={"Host": host})  # noqa: S310
+    while time.monotonic() < deadline:
+        with suppress(OSError), urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+            if response.status == 200:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"Traefik does not route Host {host} after {timeout}s")
 
 
 def describe(reports: dict[str, Report]) -> str:

@@ -1,5 +1,6 @@
 """End to end on the local cluster, in a namespace of its own: deploy.yml v1 then v2 under
-the zero-downtime probes, an idempotent re-deploy, the failure paths (a migration that
+the zero-downtime probes (through the NodePort and through Traefik, by an Ingress and by an
+HTTPRoute, at once), an idempotent re-deploy, the failure paths (a migration that
 fails, a rollout that cannot start, a release that crashes), the lock, invalid values,
 and the status/rollback runbook.
 
@@ -27,9 +28,10 @@ from .conftest import (
     describe,
     flat,
     make_target,
-    probing,
+    probing_routes,
     run_bash,
     runbook_block,
+    wait_routed,
 )
 
 pytestmark = pytest.mark.e2e
@@ -38,13 +40,28 @@ pytestmark = pytest.mark.e2e
 UNIVERSE = {"app": {"greeting": "Universe"}}
 # Revisions this module made, by what they are (tests read them, never assume numbers).
 made: dict[str, int] = {}
+# Traefik routes these Hosts to the release: one by an Ingress, one by an HTTPRoute.
+ROUTES = {"ingress": "shop.zdk-e2e.local", "httproute": "shop-gateway.zdk-e2e.local"}
+SHOP_VALUES = {
+    "fullnameOverride": "other",
+    "ingress": {
+        "enabled": True,
+        "className": "traefik",
+        "hosts": [{"host": ROUTES["ingress"], "paths": [{"path": "/", "pathType": "Prefix"}]}],
+    },
+    "httpRoute": {
+        "enabled": True,
+        "parentRefs": [{"name": "traefik", "namespace": "traefik"}],
+        "hostnames": [ROUTES["httproute"]],
+    },
+    # The local Traefik's idle timeout for pod connections (roles/local_cluster).
+    "proxy": {"kind": "traefik", "upstreamIdleTimeoutSeconds": 60},
+}
 
 
 @pytest.fixture(scope="module")
 def shop(cluster: Cluster, user_release: dict[str, Any]) -> Iterator[Target]:
-    with make_target(
-        cluster, "deploy", 30181, release="shop", values={"fullnameOverride": "other"}
-    ) as target:
+    with make_target(cluster, "deploy", 30181, release="shop", values=SHOP_VALUES) as target:
         yield target
 
 
@@ -56,9 +73,11 @@ def test_deploy_v1_then_v2_without_failed_requests(shop: Target, tmp_path: Path)
     assert shop.greeting() == "World"
     deployments = shop.cluster.json("-n", shop.namespace, "get", "deployments")["items"]
     assert [d["metadata"]["name"] for d in deployments] == ["other"]
+    for host in ROUTES.values():
+        wait_routed(host)
 
     started = time.monotonic()
-    with probing(shop.url) as reports:
+    with probing_routes(shop.url, ROUTES) as reports:
         second = shop.deploy("0.0.2", values=UNIVERSE)
         shop.wait_drained()  # the old pods finish draining under traffic
     for mode, report in reports.items():
@@ -66,7 +85,8 @@ def test_deploy_v1_then_v2_without_failed_requests(shop: Target, tmp_path: Path)
     print(f"deploy 0.0.2 took {time.monotonic() - started:.1f}s; {describe(reports)}")
     assert second.returncode == 0, second.stdout[-3000:]
     assert_no_failed_requests(reports)
-    assert reports["keepalive"].versions_in_order() == ["0.0.1", "0.0.2"]
+    for name in ("keepalive", "ingress keepalive", "httproute keepalive"):
+        assert reports[name].versions_in_order() == ["0.0.1", "0.0.2"], name
     assert set(shop.pod_versions().values()) == {"0.0.2"}
     assert shop.greeting() == "Universe"
     made["0.0.2"] = shop.revision()
@@ -136,7 +156,7 @@ def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
     broken = broken_copy(tmp_path, '\nraise SystemExit("deliberately broken release")\n')
     revision = shop.revision()
 
-    with probing(shop.url) as reports:
+    with probing_routes(shop.url, ROUTES) as reports:
         # No preview pod (it would stop this before the release): the rollback path.
         failed = shop.deploy(
             "0.0.3-broken", "-e", f"zdk_app_dir={broken}", "-e", "zdk_preview=false",
@@ -245,6 +265,19 @@ def test_invalid_values_are_refused_before_anything_changes(shop: Target) -> Non
     assert shop.lease() is None, "no lock taken"
 
 
+def test_keep_alive_not_above_the_proxy_idle_timeout_is_refused(shop: Target) -> None:
+    """Traefik keeps idle pod connections 60 s: an app keep-alive of 60 s would let it
+    reuse a connection uvicorn has just closed (a 502 with no deploy at all)."""
+    revision = shop.revision()
+    bad = shop.deploy("0.0.2", values={"lifecycle": {"keepAliveSeconds": 60}})
+    assert bad.returncode != 0
+    out = flat(bad.stdout)
+    assert "lifecycle.keepAliveSeconds (60) must be above" in out, bad.stdout[-3000:]
+    assert "proxy.upstreamIdleTimeoutSeconds (60" in out
+    assert shop.revision() == revision
+    assert shop.lease() is None, "no lock taken"
+
+
 def test_status_and_rollback_runbook(shop: Target) -> None:
     """docs/runbooks/rollback.md, step by step, after the crash above was rolled back
     automatically: status shows the verdicts; rollback.yml without a revision goes to the
@@ -263,7 +296,7 @@ def test_status_and_rollback_runbook(shop: Target) -> None:
     assert "force=true" in refused.stdout
 
     serving = shop.revision()  # 0.0.2, verified
-    with probing(shop.url) as reports:
+    with probing_routes(shop.url, ROUTES) as reports:
         back = shop.playbook("playbooks/rollback.yml")
         shop.wait_drained()
     assert back.returncode == 0, back.stdout[-3000:]
@@ -278,7 +311,7 @@ def test_status_and_rollback_runbook(shop: Target) -> None:
     assert bad.returncode != 0
     assert "invalid revision" in bad.stdout
 
-    with probing(shop.url) as reports:
+    with probing_routes(shop.url, ROUTES) as reports:
         by_hand = run_bash(
             runbook_block("rollback.md", "## By hand (the playbook is not available)"),
             RELEASE=shop.release,
