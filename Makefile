@@ -131,6 +131,14 @@ bench-rollout: deps ## deploy.yml vs bare helm upgrade --wait under the probe, o
 	$(VENV)/bin/python -m bench.rollout --json $(CURDIR)/reports/bench-rollout.json \
 	  --plot $(CURDIR)/reports/bench-rollout.png
 
+# Not in `make bench` either: the default run takes about 45 minutes. Options pass
+# through, e.g. make soak SOAK_ARGS="--cycles 1 --rate 200" (python -m bench.soak --help).
+.PHONY: soak
+SOAK_ARGS ?=
+soak: deps ## Soak: N cycles of upgrade, crashing release, rollback under load, naive control (needs the cluster).
+	$(VENV)/bin/python -m bench.soak --json $(CURDIR)/reports/soak.json \
+	  --plot $(CURDIR)/reports/soak.png $(SOAK_ARGS)
+
 # -------------------------------------------------------------------- molecule
 .PHONY: molecule
 molecule: deps ## Molecule scenarios on the local cluster, namespace fastapi-molecule (not part of `make test`).
