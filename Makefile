@@ -131,7 +131,7 @@ bench-rollout: deps ## deploy.yml vs bare helm upgrade --wait under the probe, o
 	$(VENV)/bin/python -m bench.rollout --json $(CURDIR)/reports/bench-rollout.json \
 	  --plot $(CURDIR)/reports/bench-rollout.png
 
-# Not in `make bench` either: the default run takes about 45 minutes. Options pass
+# Not in `make bench` either: the default run takes about 55 minutes on 2 vCPUs. Options pass
 # through, e.g. make soak SOAK_ARGS="--cycles 1 --rate 200" (python -m bench.soak --help).
 .PHONY: soak
 SOAK_ARGS ?=
