@@ -8,12 +8,12 @@ import json
 import math
 import random
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from zdprobe import Result
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -34,20 +34,11 @@ soak_plot = load("soak_plot")
 T0 = 1_000_000.0
 
 
-@dataclass
-class FakeResult:
-    start: float
-    latency_ms: float
-    status: int | None = 200
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.status is not None and 200 <= self.status < 300
-
-    @property
-    def outcome(self) -> str:
-        return self.error if self.error is not None else str(self.status)
+def result(
+    start: float, latency_ms: float, status: int | None = 200, error: str | None = None
+) -> Result:
+    """One request as the probe records it (zdprobe's own Result)."""
+    return Result(0, "/health", start, start, latency_ms, status=status, error=error)
 
 
 def accounting() -> Any:
@@ -77,9 +68,9 @@ def test_segments_fold_into_exact_seconds_and_phases() -> None:
     name = "zdk nodeport keepalive"
     # Two probe segments that overlap in second 12: the second is only reduced once the
     # later segment is folded too, so its p50/p99 are those of all its requests.
-    first = [FakeResult(s / 10, 1.0 + s % 10) for s in range(0, 125)]  # seconds 0..12.4
-    second = [FakeResult(s / 10, 20.0) for s in range(0, 80)]  # from 12.0 on
-    first.append(FakeResult(11.5, 3.0, status=None, error="connect_refused"))
+    first = [result(s / 10, 1.0 + s % 10) for s in range(0, 125)]  # seconds 0..12.4
+    second = [result(s / 10, 20.0) for s in range(0, 80)]  # from 12.0 on
+    first.append(result(11.5, 3.0, status=None, error="connect_refused"))
     acct.fold(name, T0, first, unsent=2)
     acct.finalize(T0 + 12.0)  # the next segment started at 12.0
     assert 12 not in acct.streams[name].seconds
@@ -129,9 +120,9 @@ def test_the_histogram_is_within_a_percent_of_the_exact_percentile() -> None:
 def test_quiet_and_rolling_latency_per_stream_and_the_phase_table() -> None:
     acct = accounting()
     name = "zdk nodeport keepalive"
-    acct.fold(name, T0, [FakeResult(s / 10, 2.0 if s < 100 else 8.0) for s in range(200)])
-    acct.fold(name, T0, [FakeResult(35.0, 2.0)])
-    acct.fold("naive nodeport keepalive", T0, [FakeResult(21.0, 1.0, status=502)])
+    acct.fold(name, T0, [result(s / 10, 2.0 if s < 100 else 8.0) for s in range(200)])
+    acct.fold(name, T0, [result(35.0, 2.0)])
+    acct.fold("naive nodeport keepalive", T0, [result(21.0, 1.0, status=502)])
     acct.finalize()
     summary = acct.stream_summary()[name]
     assert summary["latency_quiet"]["count"] == 101
@@ -202,8 +193,8 @@ def test_json_keeps_value_lists_on_one_line() -> None:
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
     acct = accounting()
-    acct.fold("zdk nodeport keepalive", T0, [FakeResult(s / 10, 2.0) for s in range(400)])
-    acct.fold("naive nodeport keepalive", T0, [FakeResult(21.0, 1.0, status=None, error="reset")])
+    acct.fold("zdk nodeport keepalive", T0, [result(s / 10, 2.0) for s in range(400)])
+    acct.fold("naive nodeport keepalive", T0, [result(21.0, 1.0, status=None, error="reset")])
     acct.finalize()
     doc = {
         "seconds": acct.seconds_table(),
