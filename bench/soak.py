@@ -459,6 +459,19 @@ class Outcome:
         return not self.problems
 
 
+def check_settled(c: Cluster, o: Outcome, revision: int, version: str, what: str) -> str:
+    """The end every step must reach: `revision` verified, every pod serving `version`, the
+    deploy lock free. Problems go to `o`; returns the revision's verdict."""
+    verdict = c.verdict(SOAK, revision)
+    if verdict != "verified":
+        o.problems.append(f"{what} {revision} is {verdict}, not verified")
+    if (served := c.serving_versions(SOAK)) != {version}:
+        o.problems.append(f"pods serve {sorted(served)}, not {version}")
+    if not c.lock_free(SOAK):
+        o.problems.append("the deploy lock is still held")
+    return verdict
+
+
 def upgrade(c: Cluster, version: str, analysis_s: int | None) -> Outcome:
     """deploy.yml to a good version: it must succeed and be verified, every pod on it."""
     before = c.revision(SOAK)
@@ -471,13 +484,8 @@ def upgrade(c: Cluster, version: str, analysis_s: int | None) -> Outcome:
         o.problems.append(f"deploy.yml {version} failed (rc {rc}): {flat(out)[-300:]}")
     if now != before + 1:
         o.problems.append(f"revision {now}, expected {before + 1}")
-    if (v := c.verdict(SOAK, now)) != "verified":
-        o.problems.append(f"revision {now} is {v}, not verified")
-    if (served := c.serving_versions(SOAK)) != {version}:
-        o.problems.append(f"pods serve {sorted(served)}, not {version}")
-    if not c.lock_free(SOAK):
-        o.problems.append("the deploy lock is still held")
-    o.detail = f"revision {before} -> {now} ({version}), {c.verdict(SOAK, now)}"
+    verdict = check_settled(c, o, now, version, "revision")
+    o.detail = f"revision {before} -> {now} ({version}), {verdict}"
     return o
 
 
@@ -506,12 +514,7 @@ def crash(c: Cluster, broken_dir: Path, good: str, analysis_s: int | None) -> Ou
         o.problems.append(f"revision {now}, expected {before + 2} (the release + the rollback)")
     if (v := c.verdict(SOAK, before + 1)) != "failed":
         o.problems.append(f"the crashing revision {before + 1} is {v}, not failed")
-    if (v := c.verdict(SOAK, now)) != "verified":
-        o.problems.append(f"the rolled-back revision {now} is {v}, not verified")
-    if (served := c.serving_versions(SOAK)) != {good}:
-        o.problems.append(f"pods serve {sorted(served)}, not {good}")
-    if not c.lock_free(SOAK):
-        o.problems.append("the deploy lock is still held")
+    check_settled(c, o, now, good, "the rolled-back revision")
     if decided:
         o.numbers["rollback_decided_after_s"] = float(decided.group(1))
     o.detail = (
@@ -539,14 +542,9 @@ def rollback(c: Cluster, expected: str) -> Outcome:
         o.problems.append(f"rollback.yml did not go to {expected}: {text[-300:]}")
     if now != before + 1:
         o.problems.append(f"revision {now}, expected {before + 1}")
-    if (v := c.verdict(SOAK, now)) != "verified":
-        o.problems.append(f"revision {now} is {v}, not verified")
-    if (served := c.serving_versions(SOAK)) != {expected}:
-        o.problems.append(f"pods serve {sorted(served)}, not {expected}")
-    if not c.lock_free(SOAK):
-        o.problems.append("the deploy lock is still held")
+    verdict = check_settled(c, o, now, expected, "revision")
     target = f"revision {report.group(3)}" if report else "?"
-    o.detail = f"revision {before} -> {target} ({expected}) as {now}, {c.verdict(SOAK, now)}"
+    o.detail = f"revision {before} -> {target} ({expected}) as {now}, {verdict}"
     return o
 
 
