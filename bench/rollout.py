@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import calendar
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 import yaml
 from zdprobe import ProbeConfig, ProbeInBackground, Report, run
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.local import BIN, REPO, TOOLS, sh
 
 NAMESPACE = "fastapi-bench"
 RELEASE = "fastapi-bench"
@@ -38,11 +37,7 @@ NODE_PORT = 30081
 URL = f"http://127.0.0.1:{NODE_PORT}"
 SOURCE_NAMESPACE = "fastapi-app"  # only read: the database Secret is copied from there
 DB_SECRET = "fastapi-app-database"  # noqa: S105 (a Secret's name, not a value)
-KUBECONFIG = os.environ.get("ZDK_KUBECONFIG", "/var/lib/fastapi-zdk/kubeconfig")
 CONTEXT = "fastapi-zdk-local"
-CACHE = Path(os.environ.get("ZDK_CACHE", Path.home() / ".cache/fastapi-zdk"))
-BIN = Path(sys.executable).parent
-TOOLS = CACHE / "tools/bin"
 SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component!=migrations"
 RATE = 20.0
 TAIL_S = 3.0  # keep probing after the command: the last old pod drains under traffic
@@ -51,35 +46,6 @@ VERIFIED = re.compile(r"rollout verified in ([0-9.]+)s")
 
 if NAMESPACE == SOURCE_NAMESPACE:  # pragma: no cover - a guard against edits
     raise SystemExit("the benchmark must never run in the app's namespace")
-
-
-def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e.update(
-        KUBECONFIG=KUBECONFIG,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        PATH=f"{BIN}:{TOOLS}:{e.get('PATH', '')}",
-    )
-    return e
-
-
-def sh(
-    argv: Sequence[str], *, stdin: str | None = None, check: bool = True, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
-        list(argv),
-        cwd=REPO,
-        env=env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{argv[0]} {argv[1]} failed: {result.stderr.strip()[-800:]}")
-    return result
 
 
 def kubectl(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:

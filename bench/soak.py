@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import re
 import secrets
 import shutil
@@ -43,6 +42,7 @@ from typing import Any
 import yaml
 from zdprobe import ProbeConfig, ProbeInBackground
 
+from bench.local import BIN, KUBECONFIG, REPO, STATE_DIR, TOOLS, sh
 from bench.soak_plot import plot
 from bench.soak_stats import (
     FAILURE_CLASSES,
@@ -58,14 +58,8 @@ from bench.soak_stats import (
     verdict,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-STATE_DIR = Path(os.environ.get("ZDK_STATE_DIR", "/var/lib/fastapi-zdk"))
-KUBECONFIG = STATE_DIR / "kubeconfig"
 KUBECTL = STATE_DIR / "kubectl"
-CACHE = Path(os.environ.get("ZDK_CACHE", Path.home() / ".cache/fastapi-zdk"))
-TOOLS = CACHE / "tools/bin"
 HELM = TOOLS / "helm"
-BIN = Path(sys.executable).parent
 PG_SOCKET_DIR = "/run/fastapi-zdk/postgresql"
 PG_HOST_IN_CLUSTER = "postgresql.platform.svc.cluster.local"
 DB_SECRET = "fastapi-app-database"  # noqa: S105 (the name deploy.yml looks up, not a value)
@@ -122,36 +116,6 @@ if any(not t.namespace.startswith("zdk-soak") for t in TARGETS):
 
 
 # --------------------------------------------------------------------------- tools
-def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e.update(
-        KUBECONFIG=str(KUBECONFIG),
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        PATH=f"{BIN}:{TOOLS}:{e.get('PATH', '')}",
-    )
-    return e
-
-
-def sh(
-    argv: Sequence[str], *, stdin: str | None = None, check: bool = True, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
-        list(argv),
-        cwd=REPO,
-        env=env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        name = Path(argv[0]).name
-        raise RuntimeError(f"{name} {' '.join(argv[1:4])} failed: {result.stderr.strip()[-800:]}")
-    return result
-
-
 def kubectl(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     return sh([str(KUBECTL), f"--kubeconfig={KUBECONFIG}", *args], **kw)
 
