@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REGISTRY, Cluster, podman
+from .conftest import REGISTRY, TRAEFIK_URL, Cluster, podman, wait_routed
 
 pytestmark = pytest.mark.e2e
 
@@ -240,7 +240,7 @@ def test_app_database_secret_exists(cluster: Cluster) -> None:
     assert "DATABASE_URL" in json.loads(keys)
 
 
-TRAEFIK = "http://127.0.0.1:30090/"
+TRAEFIK = TRAEFIK_URL + "/"
 
 
 def get_host(url: str, host: str, timeout: float = 2.0) -> tuple[int, str]:
@@ -297,10 +297,7 @@ def test_traefik_routes_an_ingress_and_an_httproute_to_their_service(
     cluster.kubectl_run("apply", "-f", "-", stdin=json.dumps(routes))
     pods = set(pod_names(cluster, ready_only=True))
     for host in ("ingress.zdk-e2e.local", "gateway.zdk-e2e.local"):
-        # Traefik applies provider changes every 2 s (providersThrottleDuration): bounded wait.
-        deadline = time.monotonic() + 30
-        while get_host(TRAEFIK, host)[0] != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_routed(host, path="/")
         answers = Counter(get_host(TRAEFIK, host)[1] for _ in range(30))
         assert set(answers) <= pods, (host, answers, pods)
         assert len(answers) >= 2, f"{host}: one pod took every request: {answers}"
