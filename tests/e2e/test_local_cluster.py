@@ -9,6 +9,9 @@ name. Traffic goes only to 127.0.0.1 and to the cluster's own pods.
 from __future__ import annotations
 
 import json
+import re
+import ssl
+import subprocess
 import textwrap
 import threading
 import time
@@ -17,11 +20,12 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
-from .conftest import REGISTRY, TRAEFIK_URL, Cluster, podman, wait_routed
+from .conftest import REGISTRY, STATE_DIR, TRAEFIK_URL, Cluster, podman, wait_routed
 
 pytestmark = pytest.mark.e2e
 
@@ -304,3 +308,98 @@ def test_traefik_routes_an_ingress_and_an_httproute_to_their_service(
     gateway = cluster.json("-n", "traefik", "get", "gateway", "traefik")
     conditions = {c["type"]: c["status"] for c in gateway["status"]["conditions"]}
     assert conditions.get("Accepted") == "True", conditions
+
+
+# ------------------------------------------------------------------ lockdown (issue 12)
+WILDCARDS = ("0.0.0.0", "*", "[::]", "::")
+BRIDGE_IP = "10.244.0.1"
+
+
+def cluster_processes() -> dict[int, str]:
+    """PID -> name of every process the cluster runs on this host: the daemons' pid files,
+    PostgreSQL (its postmaster.pid) and all their children (containerd's shims, pods)."""
+    state = STATE_DIR
+    roots = {int(p.read_text().split()[0]): p.stem for p in (state / "pids").glob("*.pid")}
+    postmaster = state / "postgresql/data/postmaster.pid"
+    if postmaster.exists():
+        roots[int(postmaster.read_text().split()[0])] = "postgresql"
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    found = dict(roots)
+    for pid in parents:
+        chain, seen = pid, 0
+        while chain > 1 and seen < 64:
+            if chain in roots:
+                found[pid] = roots[chain]
+                break
+            chain, seen = parents.get(chain, 0), seen + 1
+    return found
+
+
+def test_no_cluster_component_listens_on_a_wildcard_address() -> None:
+    """kube-apiserver, etcd, kubelet, the registry, PostgreSQL and the rest bind loopback or
+    the pod bridge only. `ss` lists every listening socket of this host's network namespace
+    with its owner; a socket of a cluster process on 0.0.0.0 or [::] fails."""
+    ours = cluster_processes()
+    assert {"kube-apiserver", "etcd", "kubelet", "registry", "postgresql"} <= set(ours.values()), (
+        ours
+    )
+    listening = subprocess.run(
+        ["ss", "-H", "-l", "-n", "-p", "-t", "-u"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.splitlines()
+    seen: dict[str, str] = {}
+    for line in listening:
+        columns = line.split()
+        address = columns[4].rsplit(":", 1)[0].split("%")[0]
+        for pid in re.findall(r"pid=(\d+)", line):
+            if int(pid) in ours:
+                seen[f"{ours[int(pid)]} {columns[4]}"] = address
+    assert seen, f"no listening socket of the cluster found in {listening}"
+    wild = sorted(name for name, address in seen.items() if address in WILDCARDS)
+    assert not wild, f"listening on every interface: {wild}"
+    assert {address for address in seen.values()} <= {"127.0.0.1", BRIDGE_IP}, seen
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        (f"https://{BRIDGE_IP}:6443/api/v1/namespaces", False),
+        (f"https://{BRIDGE_IP}:6443/version", False),
+        (f"https://{BRIDGE_IP}:10250/pods", False),
+        (f"https://{BRIDGE_IP}:6443/readyz", True),
+        (f"https://{BRIDGE_IP}:6443/livez", True),
+    ],
+)
+def test_anonymous_requests_get_401_except_health(url: str, allowed: bool) -> None:
+    """Anonymous auth is off (kube-apiserver's AuthenticationConfiguration, the kubelet's
+    config) except for the API server's health endpoints, which probes ask unauthenticated."""
+    context = ssl.create_default_context(cafile=str(STATE_DIR / "pki/ca.crt"))
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=10) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    assert status == (200 if allowed else 401), url
+
+
+def test_kubeconfigs_and_keys_are_readable_by_root_only() -> None:
+    files = [
+        *(STATE_DIR / "pki").iterdir(),
+        *(STATE_DIR / "conf").glob("*.kubeconfig"),
+        *STATE_DIR.glob("*kubeconfig"),
+        STATE_DIR / "postgresql-app-password",
+    ]
+    loose = [
+        f"{p} {p.stat().st_mode & 0o777:o}"
+        for p in files
+        if p.is_file() and p.stat().st_mode & 0o077
+    ]
+    assert not loose, loose
+    assert (STATE_DIR / "pki").stat().st_mode & 0o077 == 0
