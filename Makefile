@@ -87,6 +87,7 @@ cluster-binaries: ## Compile (or find cached) the pinned Kubernetes, etcd, CoreD
 
 cluster-up: deps cluster-binaries ## Bring the local single-node Kubernetes up (idempotent).
 	ansible-playbook playbooks/cluster.yml -e cluster_action=up
+	ansible-playbook playbooks/deployer.yml
 
 cluster-down: deps ## Remove the local cluster and everything it created.
 	ansible-playbook playbooks/cluster.yml -e cluster_action=down

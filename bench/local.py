@@ -4,6 +4,7 @@ kubeconfig). Local-cluster only: nothing here talks beyond 127.0.0.1 and its API
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -46,3 +47,33 @@ def sh(
         name = Path(argv[0]).name
         raise RuntimeError(f"{name} {' '.join(argv[1:4])} failed: {result.stderr.strip()[-800:]}")
     return result
+
+
+# Deploys run as their namespace's least-privilege deployer, as with inventory/local.
+DEPLOYER = "fastapi-zdk-deployer"
+
+
+def deployer_kubeconfig(namespace: str) -> Path:
+    return STATE_DIR / f"deployer-{namespace}.kubeconfig"
+
+
+def make_deployer(namespace: str) -> Path:
+    """The namespace's deployer (playbooks/deployer.yml, admin kubeconfig); its kubeconfig."""
+    path = deployer_kubeconfig(namespace)
+    variables = {"zdk_namespace": namespace, "zdk_kubeconfig": str(path)}
+    sh(
+        [str(BIN / "ansible-playbook"), "playbooks/deployer.yml", "-e", json.dumps(variables)],
+        timeout=300,
+    )
+    return path
+
+
+def remove_deployer(namespace: str) -> None:
+    """Its cluster-scoped objects and kubeconfig (the namespaced ones go with the namespace)."""
+    name = f"{DEPLOYER}:{namespace}"
+    kubectl = [str(STATE_DIR / "kubectl"), f"--kubeconfig={KUBECONFIG}"]
+    sh(
+        [*kubectl, "delete", "clusterrolebinding,clusterrole", name, "--ignore-not-found"],
+        check=False,
+    )
+    deployer_kubeconfig(namespace).unlink(missing_ok=True)

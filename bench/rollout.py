@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from zdprobe import ProbeConfig, ProbeInBackground, Report, run
 
-from bench.local import BIN, REPO, TOOLS, sh
+from bench.local import BIN, REPO, TOOLS, deployer_kubeconfig, make_deployer, remove_deployer, sh
 
 NAMESPACE = "fastapi-bench"
 RELEASE = "fastapi-bench"
@@ -59,6 +59,7 @@ def helm(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
 # ------------------------------------------------------------------ set-up, clean-up
 def prepare_namespace(database: str) -> None:
     kubectl("create", "namespace", NAMESPACE, check=False)
+    make_deployer(NAMESPACE)
     if database != "copy":
         return
     # Copy the database Secret by value without ever printing it.
@@ -84,6 +85,7 @@ def clean_up() -> None:
     kubectl(
         "delete", "namespace", NAMESPACE, "--wait=true", "--timeout=180s", check=False, timeout=240
     )
+    remove_deployer(NAMESPACE)
 
 
 # ------------------------------------------------------------------ the two ways to roll
@@ -99,7 +101,11 @@ def deploy_argv(version: str, greeting: str, database: str) -> list[str]:
         values["smoke"] = {"checks": [{"method": "GET", "path": "/endpoint", "status": 200}]}
     # The analysis window is a chosen wait after the rollout (30 s by default), not a cost
     # of rolling: off here, so that both methods are timed to the same point.
-    extra = {"zdk_extra_values": values, "zdk_analysis_seconds": 0}
+    extra = {
+        "zdk_extra_values": values,
+        "zdk_analysis_seconds": 0,
+        "zdk_kubeconfig": str(deployer_kubeconfig(NAMESPACE)),
+    }
     argv = [
         str(BIN / "ansible-playbook"),
         "deploy.yml",

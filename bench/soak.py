@@ -42,7 +42,17 @@ from typing import Any
 import yaml
 from zdprobe import ProbeConfig, ProbeInBackground
 
-from bench.local import BIN, KUBECONFIG, REPO, STATE_DIR, TOOLS, sh
+from bench.local import (
+    BIN,
+    KUBECONFIG,
+    REPO,
+    STATE_DIR,
+    TOOLS,
+    deployer_kubeconfig,
+    make_deployer,
+    remove_deployer,
+    sh,
+)
 from bench.soak_plot import plot
 from bench.soak_stats import (
     FAILURE_CLASSES,
@@ -195,6 +205,8 @@ def remove_everything() -> None:
     if leftovers:
         print(f"removing namespaces {', '.join(leftovers)}", flush=True)
         kubectl("delete", "namespace", *leftovers, "--wait=true", "--timeout=300s", timeout=360)
+    for target in TARGETS:
+        remove_deployer(target.namespace)
     # DB_PREFIX is a constant of this file, not input. The N-1 checks' scratch databases
     # belong to the soak's roles.
     names = psql(
@@ -214,6 +226,7 @@ def make_space(target: Target) -> None:
     """Namespace, database, role and the database Secret deploy.yml looks up."""
     kubectl("create", "namespace", target.namespace)
     kubectl("label", "namespace", target.namespace, f"{SOAK_LABEL}=true")
+    make_deployer(target.namespace)
     password = secrets.token_hex(16)
     db = target.database
     psql(
@@ -281,6 +294,7 @@ class Cluster:
         variables: dict[str, Any] = {
             "zdk_namespace": target.namespace,
             "zdk_release": target.release,
+            "zdk_kubeconfig": str(deployer_kubeconfig(target.namespace)),
             "zdk_image_repository": REPOSITORY,
             "zdk_extra_values": chart_values(target, self.via),
         }

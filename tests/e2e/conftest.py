@@ -54,6 +54,9 @@ USER_NAMESPACE = "fastapi-app"
 USER_RELEASE = "fastapi-app"
 PG_SOCKET_DIR = "/run/fastapi-zdk/postgresql"
 PG_HOST_IN_CLUSTER = "postgresql.platform.svc.cluster.local"
+# Targets deploy as their namespace's least-privilege deployer (playbooks/deployer.yml),
+# whose ClusterRole and binding are named after the namespace.
+DEPLOYER = "fastapi-zdk-deployer"
 
 
 def require(condition: bool, reason: str) -> None:
@@ -318,6 +321,12 @@ class Target:
     started: list[Running] = field(default_factory=list)
 
     @property
+    def kubeconfig(self) -> Path:
+        """The deployer's kubeconfig (playbooks/deployer.yml): every playbook run of a
+        Target uses it, so the whole suite proves the deployer Role is enough."""
+        return STATE_DIR / f"deployer-{self.namespace}.kubeconfig"
+
+    @property
     def namespace(self) -> str:
         return f"{TEST_PREFIX}{self.name}"
 
@@ -340,6 +349,12 @@ class Target:
                 {
                     "zdk_namespace": self.namespace,
                     "zdk_release": self.release,
+                    "zdk_kubeconfig": str(self.kubeconfig),
+                    # Pinned like a production inventory: this cluster's CA, this namespace.
+                    "zdk_cluster_pin": {
+                        "ca_sha256": cluster_ca_sha256(),
+                        "namespace": self.namespace,
+                    },
                     "zdk_image_repository": TEST_REPOSITORY,
                     "zdk_extra_values": chart_values,
                     # A short analysis window: the tests about it set their own.
@@ -467,6 +482,43 @@ def cluster() -> Cluster:
     return found
 
 
+def cluster_ca_sha256() -> str:
+    """The local cluster CA's fingerprint, from openssl (not from the kit's own filter)."""
+    out = subprocess.run(
+        [
+            "openssl",
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            str(STATE_DIR / "pki/ca.crt"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    return out.strip().split("=", 1)[1]
+
+
+def remove_deployers(cluster: Cluster, namespaces: list[str]) -> None:
+    """The deployers' cluster-scoped objects (their namespaced ones go with the namespace)."""
+    names = [f"{DEPLOYER}:{namespace}" for namespace in namespaces]
+    if names:
+        cluster.kubectl_run(
+            "delete", "clusterrolebinding,clusterrole", *names, "--ignore-not-found", check=False
+        )
+
+
+def suite_deployer_namespaces(cluster: Cluster) -> list[str]:
+    found = cluster.kubectl_run(
+        "get", "clusterroles", "-o", "jsonpath={.items[*].metadata.name}"
+    ).stdout.split()
+    prefix = f"{DEPLOYER}:{TEST_PREFIX}"
+    return [name.removeprefix(f"{DEPLOYER}:") for name in found if name.startswith(prefix)]
+
+
 def suite_namespaces(cluster: Cluster) -> list[str]:
     found = cluster.kubectl_run(
         "get", "namespaces", "-l", TEST_LABEL, "-o", "jsonpath={.items[*].metadata.name}"
@@ -496,11 +548,13 @@ def test_space(cluster: Cluster) -> Iterator[None]:
     if leftovers:
         print(f"removing leftovers of an earlier run: {leftovers}")
         cluster.kubectl_run("delete", "namespace", *leftovers, "--wait=true", timeout=300)
+    remove_deployers(cluster, suite_deployer_namespaces(cluster))
     remove_test_databases()
     yield
     made = suite_namespaces(cluster)
     if made:
         cluster.kubectl_run("delete", "namespace", *made, "--wait=true", timeout=300)
+    remove_deployers(cluster, suite_deployer_namespaces(cluster))
     remove_test_databases()
 
 
@@ -526,10 +580,21 @@ def make_target(cluster: Cluster, name: str, node_port: int, **kwargs: Any) -> I
     }
     cluster.kubectl_run("apply", "-f", "-", stdin=json.dumps(secret))
     try:
+        made = run_playbook(
+            "playbooks/deployer.yml",
+            "-e",
+            json.dumps({"zdk_namespace": namespace, "zdk_kubeconfig": str(target.kubeconfig)}),
+            timeout=300,
+        )
+        assert made.returncode == 0, (
+            f"deployer for {namespace} not made: {flat(made.stdout)[-600:]}"
+        )
         yield target
     finally:
         target.stop_started_runs()
         cluster.kubectl_run("delete", "namespace", namespace, "--wait=false", check=False)
+        remove_deployers(cluster, [namespace])
+        target.kubeconfig.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -317,7 +317,8 @@ def test_status_and_rollback_runbook(shop: Target) -> None:
             RELEASE=shop.release,
             NAMESPACE=shop.namespace,
             REVISION=str(serving),
-            KUBECONFIG=str(shop.cluster.kubeconfig),
+            # As the deployer: the runbook must work with the deploy's own rights.
+            KUBECONFIG=str(shop.kubeconfig),
         )
         shop.wait_drained()
     assert by_hand.returncode == 0, by_hand.stderr[-2000:]

@@ -10,7 +10,7 @@ import yaml
 
 from .conftest import REPO, RunAnsible
 
-ROLES = ["deploy_lock", "image", "migrate", "release", "verify"]
+ROLES = ["deploy_lock", "deployer_access", "image", "migrate", "release", "verify"]
 
 
 def load(path: Path) -> Any:
@@ -44,6 +44,7 @@ def test_registered_internals_use_the_role_prefix(role: str) -> None:
 
 BAD_ARGUMENTS = {
     "deploy_lock": {"deploy_lock_duration_seconds": "soon", "deploy_lock_action": "steal"},
+    "deployer_access": {"deployer_access_write_kubeconfig": "maybe"},
     "image": {"image_version": "0.0.1", "image_app_dir": "/tmp", "image_force_build": "maybe"},
     "migrate": {"migrate_version": "0.0.1", "migrate_chart_path": "/tmp", "migrate_values": "a"},
     "release": {
