@@ -325,7 +325,8 @@ def test_stuck_release_runbook_by_hand(control: Target) -> None:
             runbook_block("stuck-release.md", "## By hand (no Ansible at hand)"),
             RELEASE=control.release,
             NAMESPACE=control.namespace,
-            KUBECONFIG=str(control.cluster.kubeconfig),
+            # As the deployer: the runbook must work with the deploy's own rights.
+            KUBECONFIG=str(control.kubeconfig),
         )
         control.wait_drained()
     assert by_hand.returncode == 0, by_hand.stderr[-2000:]
@@ -340,6 +341,68 @@ def test_stuck_release_runbook_by_hand(control: Target) -> None:
         status.stdout
     )
     assert control.verdict(control.revision()) == "verified"
+
+
+def test_a_deploy_to_another_cluster_or_namespace_is_refused_with_nothing_changed(
+    control: Target,
+) -> None:
+    """The inventory's pin (zdk_cluster_pin): another CA or another namespace is refused in
+    preflight with one line; nothing is built, pushed, locked or released."""
+    revision, registry = control.revision(), registry_content()
+    elsewhere = {
+        "wrong cluster:": {"ca_sha256": "ab" * 32, "namespace": control.namespace},
+        f"wrong namespace: {control.namespace} is not fastapi-app": {"namespace": "fastapi-app"},
+    }
+    for reason, pin in elsewhere.items():
+        refused = control.deploy("0.0.9", "-e", json.dumps({"zdk_cluster_pin": pin}))
+        assert refused.returncode != 0
+        messages = [line for line in refused.stdout.splitlines() if line.strip().startswith("msg:")]
+        assert len(messages) == 1, refused.stdout[-2000:]
+        assert reason in flat(refused.stdout)
+        assert "nothing was changed" in flat(refused.stdout)
+        assert re.search(r"changed=0\s", refused.stdout)
+    assert control.revision() == revision
+    assert registry_content() == registry, "nothing may be built or pushed for another cluster"
+    assert control.lease() is None
+
+
+def test_the_deployer_can_do_nothing_beyond_its_namespace(control: Target) -> None:
+    """Every playbook run of the suite uses the Target's deployer (playbooks/deployer.yml).
+    The same identity is denied what is not its namespace's deploy: another release's
+    Secret, the cluster's, deleting a Namespace (even its own), nodes, RBAC."""
+    deployer = [str(control.cluster.kubectl), f"--kubeconfig={control.kubeconfig}"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*deployer, *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    whoami = run("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+    assert whoami.stdout == f"system:serviceaccount:{control.namespace}:fastapi-zdk-deployer"
+    account = f"--serviceaccount={control.namespace}:fastapi-zdk-deployer"
+    denied = [
+        ("get", "secret", "fastapi-app-database", "-n", "fastapi-app"),
+        ("get", "secrets", "-n", "kube-system"),
+        ("delete", "namespace", control.namespace, "--dry-run=server"),
+        ("get", "nodes"),
+        ("create", "clusterrolebinding", "zdk-e2e-up", "--clusterrole=cluster-admin", account,
+         "--dry-run=server"),
+        ("create", "rolebinding", "zdk-e2e-up", "--clusterrole=admin", "-n", control.namespace,
+         account, "--dry-run=server"),
+        ("get", "pods", "-n", "fastapi-app"),
+    ]  # fmt: skip
+    for args in denied:
+        result = run(*args)
+        assert result.returncode != 0, f"allowed: kubectl {' '.join(args)}"
+        assert "forbidden" in result.stderr.lower(), result.stderr
+    # What it needs in its own namespace it has.
+    for verb, resource in (
+        ("create", "deployments.apps"),
+        ("delete", "jobs.batch"),
+        ("get", "pods/proxy"),
+    ):
+        allowed = run("auth", "can-i", verb, resource, "-n", control.namespace)
+        assert allowed.stdout.strip() == "yes", f"{verb} {resource}"
 
 
 def test_status_shows_the_real_state_of_a_crashing_pod(control: Target) -> None:

@@ -55,6 +55,8 @@ def run_playbook() -> RunAnsible:
             text=True,
             timeout=timeout,
             check=False,
+            # Never a terminal: a prompt (the production confirmation) must not wait.
+            stdin=subprocess.DEVNULL,
         )
 
     return run

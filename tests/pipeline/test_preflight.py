@@ -82,9 +82,9 @@ clusters:
 - name: closed
   cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
 contexts:
-- name: fastapi-zdk-local
+- name: fastapi-zdk-deployer@fastapi-zdk-local
   context: {cluster: closed, user: nobody}
-current-context: fastapi-zdk-local
+current-context: fastapi-zdk-deployer@fastapi-zdk-local
 users:
 - name: nobody
   user: {token: none}
@@ -99,9 +99,9 @@ def test_unreachable_cluster_fails_with_one_line(run_playbook: RunAnsible, tmp_p
     assert result.returncode != 0
     messages = failure_lines(output)
     assert len(messages) == 1, output
-    assert f"cluster unreachable: context fastapi-zdk-local in KUBECONFIG {kubeconfig}" in " ".join(
-        output.split()
-    )
+    context = "fastapi-zdk-deployer@fastapi-zdk-local"
+    expected = f"cluster unreachable: context {context} in KUBECONFIG {kubeconfig}"
+    assert expected in " ".join(output.split())
     recap = RECAP.search(output)
     assert recap is not None
     assert recap.group(1) == "0"
