@@ -155,8 +155,8 @@ def test_secure_pod(default_render: list[Manifest]) -> None:
     assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
     assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     assert c["resources"] == {
-        "requests": {"cpu": "100m", "memory": "128Mi"},
-        "limits": {"cpu": "1", "memory": "256Mi"},
+        "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+        "limits": {"cpu": "1", "memory": "256Mi", "ephemeral-storage": "256Mi"},
     }
     sa = one(default_render, "ServiceAccount")
     assert sa["automountServiceAccountToken"] is False

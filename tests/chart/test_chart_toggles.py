@@ -302,7 +302,10 @@ def _app_policy(manifests: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_network_policy() -> None:
     peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
-    manifests = render({"networkPolicy": {"enabled": True, "from": [peer]}})
+    cidrs = ["10.0.0.10/32"]
+    manifests = render(
+        {"networkPolicy": {"enabled": True, "from": [peer], "apiServerCIDRs": cidrs}}
+    )
     spec = _app_policy(manifests)["spec"]
     assert spec["policyTypes"] == ["Ingress"]
     rule = spec["ingress"][0]
@@ -314,7 +317,16 @@ def test_network_policy() -> None:
         "the helm test pod may call the app"
     )
     alone = _app_policy(
-        render({"networkPolicy": {"enabled": True, "allowSameNamespace": False, "from": [peer]}})
+        render(
+            {
+                "networkPolicy": {
+                    "enabled": True,
+                    "allowSameNamespace": False,
+                    "from": [peer],
+                    "apiServerCIDRs": cidrs,
+                }
+            }
+        )
     )
     assert {"podSelector": {}} not in alone["spec"]["ingress"][0]["from"]
     [jobs] = [m for m in objects(manifests, "NetworkPolicy") if m["metadata"]["name"] != RELEASE]

@@ -241,6 +241,12 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         " networkPolicy.from"
         " admits no traffic at all.",
     ),
+    (
+        "networkpolicy-no-api-server",
+        {"networkPolicy": {"enabled": True}},
+        "networkPolicy: networkPolicy.enabled needs networkPolicy.apiServerCIDRs, because the"
+        " deploy's verify reads each pod's version through the API server's pod proxy",
+    ),
 ]
 
 
@@ -298,7 +304,10 @@ def test_all_broken_rules_are_reported_together() -> None:
             {"autoscaling": {"enabled": True, "minReplicas": 4, "maxReplicas": 4}},
             id="hpa-min-eq-max",
         ),
-        pytest.param({"networkPolicy": {"enabled": True}}, id="networkpolicy-same-namespace"),
+        pytest.param(
+            {"networkPolicy": {"enabled": True, "apiServerCIDRs": ["10.0.0.10/32"]}},
+            id="networkpolicy-same-namespace",
+        ),
         pytest.param(
             {
                 "migrations": {"enabled": True, "statementTimeoutSeconds": 299},

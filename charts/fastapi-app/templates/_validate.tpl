@@ -21,6 +21,7 @@ checks types and ranges; these rules check values against each other.
 {{- $messages = append $messages (include "fastapi-app.validateValues.database" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.migrations" .) -}}
 {{- $messages = append $messages (include "fastapi-app.validateValues.networkPolicy" .) -}}
+{{- $messages = append $messages (include "fastapi-app.validateValues.networkPolicyApiServer" .) -}}
 {{- $messages = without $messages "" -}}
 {{- if $messages }}
 {{- printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages) | fail -}}
@@ -237,5 +238,17 @@ migrations: migrations.statementTimeoutSeconds ({{ $m.statementTimeoutSeconds }}
 {{- $n := .Values.networkPolicy -}}
 {{- if and $n.enabled (not $n.allowSameNamespace) (not $n.from) -}}
 networkPolicy: networkPolicy.enabled with allowSameNamespace=false and an empty networkPolicy.from admits no traffic at all.
+{{- end -}}
+{{- end }}
+
+{{/*
+The deploy kit's verify reads each pod's version (and sends the smoke checks) through the
+API server's pod proxy: that traffic comes from the control plane, not from a pod, and a
+NetworkPolicy without the API server's addresses drops it, so every deploy fails verify.
+*/}}
+{{- define "fastapi-app.validateValues.networkPolicyApiServer" -}}
+{{- $n := .Values.networkPolicy -}}
+{{- if and $n.enabled (not $n.apiServerCIDRs) -}}
+networkPolicy: networkPolicy.enabled needs networkPolicy.apiServerCIDRs, because the deploy's verify reads each pod's version through the API server's pod proxy (traffic from the control plane, which the policy would drop); set the API server's CIDRs (`kubectl get endpointslices -n default kubernetes`; managed clusters: the control plane's CIDR).
 {{- end -}}
 {{- end }}
