@@ -60,6 +60,67 @@ def check_pod(
     }
 
 
+def _ref_holders(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """(kind, object, key) of every place a pod spec names a ConfigMap or Secret."""
+    found: list[tuple[str, dict[str, Any], str]] = []
+    for container in spec.get("initContainers", []) + spec.get("containers", []):
+        for source in container.get("envFrom") or []:
+            if "configMapRef" in source:
+                found.append(("ConfigMap", source["configMapRef"], "name"))
+            if "secretRef" in source:
+                found.append(("Secret", source["secretRef"], "name"))
+        for env in container.get("env") or []:
+            value_from = env.get("valueFrom") or {}
+            if "configMapKeyRef" in value_from:
+                found.append(("ConfigMap", value_from["configMapKeyRef"], "name"))
+            if "secretKeyRef" in value_from:
+                found.append(("Secret", value_from["secretKeyRef"], "name"))
+    for volume in spec.get("volumes") or []:
+        if "configMap" in volume:
+            found.append(("ConfigMap", volume["configMap"], "name"))
+        if "secret" in volume:
+            found.append(("Secret", volume["secret"], "secretName"))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "configMap" in source:
+                found.append(("ConfigMap", source["configMap"], "name"))
+            if "secret" in source:
+                found.append(("Secret", source["secret"], "name"))
+    return found
+
+
+def check_pod_env(pod: dict[str, Any], manifest: list[dict[str, Any]]) -> dict[str, Any]:
+    """The check pod with its own copies of the ConfigMaps and Secrets that this release
+    renders and the pod reads (configEnv, secretEnv, ...): {"pod": ..., "objects": [...]}.
+
+    A preview pod runs before the release, so the release's own objects still hold the
+    serving version's values, or do not exist yet on a first install. The copies are named
+    `<pod>-<name>` and labelled like the pod; objects the chart does not render (an
+    existing database Secret) are read as they are."""
+    pod = copy.deepcopy(pod)
+    name = pod["metadata"]["name"]
+    rendered = {
+        (doc["kind"], doc["metadata"]["name"]): doc
+        for doc in manifest
+        if isinstance(doc, dict) and doc.get("kind") in ("ConfigMap", "Secret")
+    }
+    copies: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, holder, key in _ref_holders(pod["spec"]):
+        original = rendered.get((kind, holder.get(key, "")))
+        if original is None:
+            continue
+        own = f"{name}-{holder[key]}"[:253].rstrip("-.")
+        if (kind, own) not in copies:
+            duplicate = copy.deepcopy(original)
+            duplicate["metadata"] = {
+                "name": own,
+                "namespace": pod["metadata"].get("namespace"),
+                "labels": dict(pod["metadata"].get("labels") or {}),
+            }
+            copies[(kind, own)] = duplicate
+        holder[key] = own
+    return {"pod": pod, "objects": list(copies.values())}
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"zdk_check_pod": check_pod}
+        return {"zdk_check_pod": check_pod, "zdk_check_pod_env": check_pod_env}

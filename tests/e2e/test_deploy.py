@@ -10,8 +10,10 @@ rendered (nothing may assume the release or chart name)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +43,7 @@ UNIVERSE = {"app": {"greeting": "Universe"}}
 # Revisions this module made, by what they are (tests read them, never assume numbers).
 made: dict[str, int] = {}
 # Traefik routes these Hosts to the release: one by an Ingress, one by an HTTPRoute.
+CANARY = f"zdk-canary-{secrets.token_hex(12)}"
 ROUTES = {"ingress": "shop.zdk-e2e.local", "httproute": "shop-gateway.zdk-e2e.local"}
 SHOP_VALUES = {
     "fullnameOverride": "other",
@@ -56,6 +59,8 @@ SHOP_VALUES = {
     },
     # The local Traefik's idle timeout for pod connections (roles/local_cluster).
     "proxy": {"kind": "traefik", "upstreamIdleTimeoutSeconds": 60},
+    # A secret chart value: it must never appear in the deploy's output (-vvv --diff).
+    "secretEnv": {"SHOP_API_KEY": CANARY},
 }
 
 
@@ -78,7 +83,9 @@ def test_deploy_v1_then_v2_without_failed_requests(shop: Target, tmp_path: Path)
 
     started = time.monotonic()
     with probing_routes(shop.url, ROUTES) as reports:
-        second = shop.deploy("0.0.2", values=UNIVERSE)
+        # Every step runs here (N-1 check, migrations, preview, release, verify): at the
+        # most verbose, with diffs, for the secrets check below.
+        second = shop.deploy("0.0.2", "-vvv", "--diff", values=UNIVERSE)
         shop.wait_drained()  # the old pods finish draining under traffic
     for mode, report in reports.items():
         report.write_json(tmp_path / f"probe-{mode}.json")
@@ -91,6 +98,28 @@ def test_deploy_v1_then_v2_without_failed_requests(shop: Target, tmp_path: Path)
     assert shop.greeting() == "Universe"
     made["0.0.2"] = shop.revision()
     assert shop.verdict(made["0.0.1"]) == shop.verdict(made["0.0.2"]) == "verified"
+    assert_no_secret_in(second.stdout + second.stderr, shop)
+
+
+def assert_no_secret_in(output: str, target: Target) -> None:
+    """Neither a secret chart value, nor the database password (read from its Secret),
+    nor the deployer's token appear, as such or base64-encoded."""
+    secret = target.cluster.json("-n", target.namespace, "get", "secret", "fastapi-app-database")
+    url = base64.b64decode(secret["data"]["DATABASE_URL"]).decode()
+    password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    token = re.search(r"token: (\S+)", target.kubeconfig.read_text())
+    assert token is not None
+    found = {
+        "secret chart value": CANARY,
+        "database password": password,
+        "database URL": url,
+        "deployer token": token.group(1),
+    }
+    assert CANARY in json.dumps(SHOP_VALUES)
+    assert len(output) > 100_000, "-vvv output expected"
+    for what, value in found.items():
+        for form in (value, base64.b64encode(value.encode()).decode().rstrip("=")):
+            assert form[:-2] not in output, f"the {what} appears in the deploy's output"
 
 
 def test_redeploy_of_the_same_version_changes_nothing(shop: Target) -> None:

@@ -148,3 +148,49 @@ def test_the_check_pod_is_outside_every_selector_and_reads_the_scratch_database(
     assert made["spec"]["restartPolicy"] == "Never"
     # The Deployment itself is untouched.
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "old"
+
+
+def test_the_preview_pod_reads_its_own_copies_of_the_rendered_config_and_secrets() -> None:
+    """A preview runs before the release: the chart's ConfigMap/Secret (configEnv,
+    secretEnv) must be those rendered now, as copies of its own, not the release's (old
+    values, or missing on a first install). An existing Secret the chart does not render
+    (the database's) stays as it is."""
+    container = {
+        "name": "app",
+        "envFrom": [{"configMapRef": {"name": "shop-env"}}, {"secretRef": {"name": "shop-env"}}],
+        "env": [
+            {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "URL"}}},
+        ],
+    }
+    deployment: dict[str, Any] = {
+        "metadata": {"name": "shop", "namespace": "ns"},
+        "spec": {"template": {"metadata": {"labels": {}}, "spec": {"containers": [container]}}},
+    }
+    manifest = [
+        {"kind": "ConfigMap", "metadata": {"name": "shop-env"}, "data": {"A": "new"}},
+        {
+            "kind": "Secret",
+            "metadata": {"name": "shop-env", "labels": {"x": "y"}},
+            "data": {"K": "bmV3"},
+        },
+        {"kind": "Service", "metadata": {"name": "shop-env"}},
+    ]
+    made = check_pod.check_pod_env(
+        check_pod.check_pod(deployment, "shop-preview", "preview"), manifest
+    )
+    spec = made["pod"]["spec"]["containers"][0]
+    assert spec["envFrom"] == [
+        {"configMapRef": {"name": "shop-preview-shop-env"}},
+        {"secretRef": {"name": "shop-preview-shop-env"}},
+    ]
+    assert spec["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "db"
+    assert [(o["kind"], o["metadata"]["name"]) for o in made["objects"]] == [
+        ("ConfigMap", "shop-preview-shop-env"),
+        ("Secret", "shop-preview-shop-env"),
+    ]
+    assert made["objects"][1]["data"] == {"K": "bmV3"}
+    assert made["objects"][1]["metadata"]["labels"] == made["pod"]["metadata"]["labels"]
+    # The input pod is left as it was.
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"][0] == {
+        "configMapRef": {"name": "shop-env"}
+    }
