@@ -59,8 +59,12 @@ SHOP_VALUES = {
     },
     # The local Traefik's idle timeout for pod connections (roles/local_cluster).
     "proxy": {"kind": "traefik", "upstreamIdleTimeoutSeconds": 60},
-    # A secret chart value: it must never appear in the deploy's output (-vvv --diff).
-    "secretEnv": {"SHOP_API_KEY": CANARY},
+    # Chart values in every place they reach the pods: none may appear in the deploy's
+    # output (-vvv --diff), whether a Secret's, a ConfigMap's, an env var's or an annotation.
+    "secretEnv": {"SHOP_API_KEY": f"{CANARY}-secret-env"},
+    "configEnv": {"SHOP_SETTING": f"{CANARY}-config-env"},
+    "extraEnv": [{"name": "SHOP_EXTRA", "value": f"{CANARY}-extra-env"}],
+    "podAnnotations": {"zdk-e2e.fastapi-zdk.io/canary": f"{CANARY}-annotation"},
 }
 
 
@@ -102,15 +106,25 @@ def test_deploy_v1_then_v2_without_failed_requests(shop: Target, tmp_path: Path)
 
 
 def assert_no_secret_in(output: str, target: Target) -> None:
-    """Neither a secret chart value, nor the database password (read from its Secret),
-    nor the deployer's token appear, as such or base64-encoded."""
+    """Neither a chart value that reached the pods, nor the database password (read from
+    its Secret), nor the deployer's token appear, as such or base64-encoded."""
+    template = target.cluster.json("-n", target.namespace, "get", "deployment", "other")["spec"][
+        "template"
+    ]
+    env = {e["name"]: e.get("value") for e in template["spec"]["containers"][0].get("env", [])}
+    assert env.get("SHOP_EXTRA") == f"{CANARY}-extra-env", "the canary must reach the pods"
+    assert template["metadata"]["annotations"]["zdk-e2e.fastapi-zdk.io/canary"].startswith(CANARY)
     secret = target.cluster.json("-n", target.namespace, "get", "secret", "fastapi-app-database")
     url = base64.b64decode(secret["data"]["DATABASE_URL"]).decode()
     password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
     token = re.search(r"token: (\S+)", target.kubeconfig.read_text())
     assert token is not None
     found = {
-        "secret chart value": CANARY,
+        **{
+            f"chart value {key}": f"{CANARY}-{key}"
+            for key in ("secret-env", "config-env", "extra-env")
+        },
+        "chart value": CANARY,
         "database password": password,
         "database URL": url,
         "deployer token": token.group(1),
