@@ -27,6 +27,15 @@ What Ansible prints, and the rule that keeps each secret out of it:
    script (the script is bash's argv; pass secrets on stdin or in `environment`), and no
    script passes a password on a command line (`psql -c "... PASSWORD ..."`,
    `--password`, `--token`, `--from-literal`).
+6. Files written from a template that holds a key, token or password (a role's
+   templates/*.j2 containing client-key-data, token:, password or a SENSITIVE name) print
+   the whole file with `--diff`: such a template task has `diff: false` or `no_log: true`.
+7. Messages are printed at every verbosity: a debug, fail or assert message (msg, var,
+   fail_msg, success_msg) uses a SENSITIVE variable only through a harmless part (SAFE_USES,
+   a failed command's stderr/stderr_lines/rc, a module's msg) or as the subject of a
+   `{% for %}` loop whose body picks such parts.
+
+The database password's lookup (`lookup('password', ...)`) counts as a SENSITIVE name.
 
 A task that gets no_log keeps its failure readable through a later `fail` task with a
 safe message (e.g. playbooks/deploy.yml "Render the chart with the inventory values").
@@ -130,6 +139,11 @@ DATA_KINDS = {"Secret", "ConfigMap"}
 ARGV_PASSWORD = re.compile(
     r"""-c\s+["'][^"'\n]*\bPASSWORD\b|--password\b|--token\b|--from-literal\b""", re.IGNORECASE
 )
+# ['"]+: yaml.safe_dump doubles a quote inside a quoted scalar.
+PASSWORD_LOOKUP = re.compile(r"""lookup\(\s*['"]+(?:ansible\.builtin\.)?password['"]""")
+TEMPLATE_SECRET = re.compile(r"client-key-data|\btoken:|password", re.IGNORECASE)
+MESSAGE_MODULES = ("debug", "fail", "assert")
+MESSAGE_KEYS = ("msg", "var", "fail_msg", "success_msg")
 JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 
 
@@ -173,18 +187,51 @@ def dump(value: Any) -> str:
 def sensitive_in(text: str) -> list[str]:
     for safe in SAFE_USES:
         text = re.sub(safe, " ", text)
-    return sorted(name for name in SENSITIVE if re.search(rf"(?<![\w.]){re.escape(name)}\b", text))
+    found = {name for name in SENSITIVE if re.search(rf"(?<![\w.]){re.escape(name)}\b", text)}
+    if PASSWORD_LOOKUP.search(text):
+        found.add("lookup('password')")
+    return sorted(found)
+
+
+def message_problems(task: dict[str, Any]) -> list[str]:
+    """Rule 7: what a debug, fail or assert task would print of a SENSITIVE variable."""
+    modules = {name: name for name in MESSAGE_MODULES}
+    modules |= {f"ansible.builtin.{name}": name for name in MESSAGE_MODULES}
+    args = next((v for k, v in task.items() if k in modules), None)
+    if not isinstance(args, dict) or is_true(task.get("no_log")):
+        return []
+    text = dump({k: v for k, v in args.items() if k in MESSAGE_KEYS})
+    names = "|".join(re.escape(name) for name in SENSITIVE)
+    # Harmless parts: a failed command's error, a module's own message (and nothing of
+    # the value), and a loop's subject (its body is checked like any other text).
+    text = re.sub(rf"(?<![\w.])(?:{names})\s*\.\s*(?:stderr_lines|stderr|rc|msg)\b", " ", text)
+    text = re.sub(rf"(\{{%-?\s*for\s+\w+\s+in\s+)(?:{names})\b", r"\1 ", text)
+    secrets = sensitive_in(text)
+    return [f"prints {', '.join(secrets)} in a message without no_log: true"] if secrets else []
+
+
+def template_holds_secret(path: Path | None, src: Any) -> bool:
+    """Rule 6: whether a role's template src (a name, or names from a loop) holds secrets."""
+    if path is None or not isinstance(src, str) or "roles" not in path.parts:
+        return False
+    file = path.parents[1] / "templates" / src
+    if not file.is_file():
+        return False
+    text = file.read_text()
+    return bool(TEMPLATE_SECRET.search(text) or sensitive_in(text))
 
 
 def is_true(value: Any) -> bool:
     return value is True
 
 
-def problems(task: dict[str, Any], local_cluster: bool = False) -> list[str]:
+def problems(
+    task: dict[str, Any], local_cluster: bool = False, path: Path | None = None
+) -> list[str]:
     """What task breaks of the rules in the module docstring (empty: nothing)."""
     found = module_of(task)
     if found is None:
-        return []
+        return message_problems(task)
     module, args = found
     # Conditions are printed as their text at most, never with the values they read.
     text = dump({k: v for k, v in task.items() if k not in CONDITIONS})
@@ -221,6 +268,13 @@ def problems(task: dict[str, Any], local_cluster: bool = False) -> list[str]:
         kind = str(args.get("kind", ""))
         if kind == "Secret" or (kind in POD_KINDS and not local_cluster):
             out.append(f"reads {kind} objects without no_log: true")
+    # 6: a --diff of a file written from a template that holds a key, token or password.
+    if module == "template" and not (no_log or task.get("diff") is False):
+        sources = [args.get("src")]
+        if "{{" in str(args.get("src")) and isinstance(task.get("loop"), list):
+            sources = [i.get("src") for i in task["loop"] if isinstance(i, dict)]
+        if any(template_holds_secret(path, src) for src in sources):
+            out.append("writes a template holding a key, token or password without diff: false")
     if module in ("command", "shell"):
         line = args.get("argv") or args.get("cmd") or args.get("_raw_params") or ""
         line = " ".join(map(str, line)) if isinstance(line, list) else str(line)
@@ -257,7 +311,7 @@ def test_no_task_prints_or_passes_a_secret(path: Path) -> None:
     found = [
         f"{task.get('name', '?')}: {problem}"
         for task in all_tasks(path)
-        for problem in problems(task, local_cluster)
+        for problem in problems(task, local_cluster, path)
     ]
     assert found == [], f"{label(path)}:\n  " + "\n  ".join(found)
 
@@ -301,6 +355,15 @@ BAD_TASKS: dict[str, dict[str, Any]] = {
     "pods listed as JSON": {
         "ansible.builtin.command": {"argv": ["kubectl", "get", "deployment,pod", "-o", "json"]}
     },
+    "chart values in a debug message": {
+        "ansible.builtin.debug": {"msg": "values: {{ zdk_values | to_nice_yaml }}"}
+    },
+    "Secret read shown by fail": {
+        "ansible.builtin.fail": {"msg": "{{ zdk_db_secret.resources }}"},
+    },
+    "password lookup in a set_fact": {
+        "ansible.builtin.set_fact": {"pw": "{{ lookup('ansible.builtin.password', '/x/pw') }}"}
+    },
     "pod deleted with its spec answered": {
         "kubernetes.core.k8s": {"kind": "Pod", "name": "p", "state": "absent"}
     },
@@ -337,6 +400,16 @@ GOOD_TASKS: dict[str, dict[str, Any]] = {
         "no_log": True,
         "diff": False,
     },
+    "a failed render's error": {
+        "ansible.builtin.fail": {
+            "msg": "helm failed: {{ zdk_template.stderr_lines | last }} ({{ zdk_template.rc }})"
+        }
+    },
+    "pod names looped over": {
+        "ansible.builtin.debug": {
+            "msg": "{% for p in zdk_pods %}{{ p.metadata.name }} {% endfor %}"
+        }
+    },
     "version read through kubectl": {
         "ansible.builtin.command": {
             "argv": ["kubectl", "get", "--raw", "/api/v1/namespaces/n/pods/p:80/proxy/health"]
@@ -353,3 +426,13 @@ def test_the_check_catches(name: str) -> None:
 @pytest.mark.parametrize("name", GOOD_TASKS)
 def test_the_check_passes(name: str) -> None:
     assert problems({"name": name, **GOOD_TASKS[name]}) == []
+
+
+def test_the_check_catches_a_kubeconfig_template_with_a_diff() -> None:
+    """Rule 6 reads the role's template: kubeconfig.j2 of local_cluster holds a client key."""
+    path = REPO / "roles/local_cluster/tasks/config.yml"
+    task = {"ansible.builtin.template": {"src": "kubeconfig.j2", "dest": "/x"}}
+    assert problems(task, True, path) != []
+    assert problems({**task, "diff": False}, True, path) == []
+    harmless = {"ansible.builtin.template": {"src": "kubelet.yaml.j2", "dest": "/x"}}
+    assert problems(harmless, True, path) == []
