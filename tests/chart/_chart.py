@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -125,3 +128,15 @@ def container(deployment: Manifest) -> dict[str, Any]:
 def env(container_spec: Mapping[str, Any]) -> dict[str, Any]:
     """Environment as name -> value, or name -> valueFrom for references."""
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container_spec.get("env", [])}
+
+
+def load_plugin(relative: str) -> ModuleType:
+    """One of the kit's plugin files (plugins/...), imported by path as Ansible finds it."""
+    path = REPO / "plugins" / relative
+    spec = importlib.util.spec_from_file_location(f"zdk_chart_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ._chart import CHART, REPO, container, objects, one, render, render_error
+from ._chart import CHART, REPO, container, load_plugin, objects, one, render, render_error
 
 UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 # The kubelet's default log rotation (containerLogMaxFiles x containerLogMaxSize): the
@@ -114,3 +114,18 @@ def test_inventories_set_ephemeral_storage(inventory: str) -> None:
 )
 def test_quantities_are_validated(values: dict[str, Any], where: str) -> None:
     assert where in render_error(values)
+
+
+@pytest.mark.parametrize("inventory", ["production", "staging"])
+def test_preview_and_n1_pods_keep_the_resources_and_tmp(inventory: str) -> None:
+    """The deploy kit's preview and N-1 serving pods are zdk_check_pod of a Deployment the
+    chart rendered: they keep its container resources and its /tmp emptyDir."""
+    path = REPO / "inventory" / inventory / "group_vars/all/main.yml"
+    resources = yaml.safe_load(path.read_text())["zdk_resources"]
+    deployment = one(render({"resources": resources}), "Deployment")
+    pod = load_plugin("filter/check_pod.py").check_pod(
+        deployment, "app-preview", "preview", "scratch"
+    )
+    [c] = pod["spec"]["containers"]
+    assert c["resources"] == resources
+    assert pod["spec"]["volumes"] == deployment["spec"]["template"]["spec"]["volumes"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from ._chart import RELEASE, REPO, objects, render, render_error
+from ._chart import RELEASE, REPO, load_plugin, objects, one, render, render_error
 
 PRODUCTION = REPO / "inventory/production/group_vars/all/main.yml"
 REFUSAL = (
@@ -73,3 +73,30 @@ def test_defaults_render_no_policy_and_need_no_cidrs(default_render: list[dict[s
     assert render({"networkPolicy": {"apiServerCIDRs": []}}) == default_render
     # CIDRs alone (policy off) change nothing either.
     assert render({"networkPolicy": {"apiServerCIDRs": ["10.0.0.10/32"]}}) == default_render
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        assert e["operator"] == "In", e
+        if labels.get(e["key"]) not in e["values"]:
+            return False
+    return True
+
+
+def test_no_policy_selects_the_preview_or_n1_pods() -> None:
+    """The preview and N-1 serving pods (zdk_check_pod) keep none of the selector labels:
+    the chart's policies leave them open to the API server's pod proxy (docs/contracts.md)."""
+    manifests = render(_production_chart_values())
+    policies = objects(manifests, "NetworkPolicy")
+    assert len(policies) == 2
+    deployment = one(manifests, "Deployment")
+    app_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    [app_policy] = [p for p in policies if p["metadata"]["name"] == RELEASE]
+    assert _selects(app_policy["spec"]["podSelector"], app_labels)
+    check_pod = load_plugin("filter/check_pod.py").check_pod
+    for name, check in (("app-preview", "preview"), ("app-n1-serving", "n1-serving")):
+        labels = check_pod(deployment, name, check)["metadata"]["labels"]
+        for policy in policies:
+            assert not _selects(policy["spec"]["podSelector"], labels), (check, policy)
