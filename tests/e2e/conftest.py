@@ -15,6 +15,7 @@ prerequisite must never pass silently.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -482,8 +483,10 @@ def cluster() -> Cluster:
     return found
 
 
+@functools.cache
 def cluster_ca_sha256() -> str:
-    """The local cluster CA's fingerprint, from openssl (not from the kit's own filter)."""
+    """The local cluster CA's fingerprint, from openssl (not from the kit's own filter);
+    read once per session, not for every playbook run of every Target."""
     out = subprocess.run(
         [
             "openssl",
