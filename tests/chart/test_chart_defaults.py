@@ -51,7 +51,7 @@ def test_values_yaml_defaults() -> None:
     assert values["terminationGracePeriodSeconds"] is None
     assert (values["command"], values["args"], values["containerPort"]) == ([], [], 8000)
     assert values["health"] == {"versionPath": "/health"}
-    assert values["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert values["strategy"]["rollingUpdate"] == {"maxSurge": "25%", "maxUnavailable": 0}
     assert values["app"]["greeting"] == "World"
     assert values["database"]["existingSecretKey"] == "DATABASE_URL"
     assert values["migrations"]["command"] == ["alembic", "upgrade", "head"]
@@ -70,9 +70,9 @@ def test_deployment_rollout_defaults(default_render: list[Manifest]) -> None:
     assert spec["replicas"] == 2
     assert spec["strategy"] == {
         "type": "RollingUpdate",
-        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
     }
-    assert spec["minReadySeconds"] == 5
+    assert spec["minReadySeconds"] == 2
     assert spec["progressDeadlineSeconds"] == 300
     assert spec["revisionHistoryLimit"] == 5
     assert spec["selector"]["matchLabels"] == {
@@ -117,9 +117,9 @@ def test_probes(default_render: list[Manifest]) -> None:
     assert c["startupProbe"] == {
         "httpGet": {"path": "/health/ready", "port": "http"},
         "initialDelaySeconds": 0,
-        "periodSeconds": 2,
+        "periodSeconds": 1,
         "timeoutSeconds": 2,
-        "failureThreshold": 30,
+        "failureThreshold": 60,
     }
     assert c["readinessProbe"] == {
         "httpGet": {"path": "/health/ready", "port": "http"},

@@ -97,7 +97,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "progress-deadline",
         {"progressDeadlineSeconds": 60},
-        "probes: a pod may need 65s to become available (startup probe initialDelaySeconds +"
+        "probes: a pod may need 62s to become available (startup probe initialDelaySeconds +"
         " failureThreshold"
         " * periodSeconds, or app.warmupSeconds, + probes.readiness delay + minReadySeconds) but"
         " progressDeadlineSeconds is 60; raise progressDeadlineSeconds or shorten the probes.",
@@ -105,7 +105,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "progress-deadline-warmup",
         {"probes": {"startup": {"enabled": False}}, "app": {"warmupSeconds": 400}},
-        "probes: a pod may need 405s to become available",
+        "probes: a pod may need 402s to become available",
     ),
     (
         "hpa-min-max",
