@@ -121,6 +121,24 @@ def check_pod_env(pod: dict[str, Any], manifest: list[dict[str, Any]]) -> dict[s
     return {"pod": pod, "objects": list(copies.values())}
 
 
+def object_ref(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object by reference only (apiVersion, kind, name, namespace): what a delete
+    needs, without the spec or data it holds."""
+    metadata = obj.get("metadata") or {}
+    ref: dict[str, Any] = {
+        "apiVersion": obj.get("apiVersion", "v1"),
+        "kind": obj["kind"],
+        "metadata": {"name": metadata["name"]},
+    }
+    if metadata.get("namespace"):
+        ref["metadata"]["namespace"] = metadata["namespace"]
+    return ref
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"zdk_check_pod": check_pod, "zdk_check_pod_env": check_pod_env}
+        return {
+            "zdk_check_pod": check_pod,
+            "zdk_check_pod_env": check_pod_env,
+            "zdk_object_ref": object_ref,
+        }

@@ -134,22 +134,28 @@ def psql(sql: str, database: str = "postgres") -> str:
     ).stdout
 
 
-def ansible_env() -> dict[str, str]:
+def ansible_env(output: str = "full") -> dict[str, str]:
+    """The environment of a playbook run. output="full": Ansible's task log (the tests
+    read the messages of single tasks); "compact": what an operator sees by default (the
+    zdk callback's line per phase)."""
     env = dict(os.environ)
     env.update(
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
         PATH=f"{BIN}:{TOOLS}:{env.get('PATH', '')}",
+        ZDK_OUTPUT="full" if output == "full" else "",
     )
     return env
 
 
-def run_playbook(path: str, *extra: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+def run_playbook(
+    path: str, *extra: str, timeout: float = 1200, output: str = "full"
+) -> subprocess.CompletedProcess[str]:
     """ansible-playbook from the repo root with the default inventory (inventory/local)."""
     result = subprocess.run(
         [str(BIN / "ansible-playbook"), path, *extra],
         cwd=REPO,
-        env=ansible_env(),
+        env=ansible_env(output),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -365,14 +371,32 @@ class Target:
         ]
 
     def playbook(
-        self, path: str, *extra: str, values: dict[str, Any] | None = None, timeout: float = 1200
+        self,
+        path: str,
+        *extra: str,
+        values: dict[str, Any] | None = None,
+        timeout: float = 1200,
+        output: str = "full",
     ) -> subprocess.CompletedProcess[str]:
-        return run_playbook(path, *self.variables(values), *extra, timeout=timeout)
+        return run_playbook(path, *self.variables(values), *extra, timeout=timeout, output=output)
 
     def deploy(
-        self, version: str, *extra: str, values: dict[str, Any] | None = None, timeout: float = 1200
+        self,
+        version: str,
+        *extra: str,
+        values: dict[str, Any] | None = None,
+        timeout: float = 1200,
+        output: str = "full",
     ) -> subprocess.CompletedProcess[str]:
-        return self.playbook("deploy.yml", "-e", f"version={version}", *extra, values=values)
+        return self.playbook(
+            "deploy.yml",
+            "-e",
+            f"version={version}",
+            *extra,
+            values=values,
+            timeout=timeout,
+            output=output,
+        )
 
     def start(
         self, path: str, *extra: str, values: dict[str, Any] | None = None, log: Path

@@ -75,8 +75,10 @@ def shop(cluster: Cluster, user_release: dict[str, Any]) -> Iterator[Target]:
 
 
 def test_deploy_v1_then_v2_without_failed_requests(shop: Target, tmp_path: Path) -> None:
-    first = shop.deploy("0.0.1")
+    # What an operator sees by default: a line per phase, within one screen.
+    first = shop.deploy("0.0.1", output="compact")
     assert first.returncode == 0, first.stdout[-3000:]
+    assert_one_screen(first.stdout)
     made["0.0.1"] = shop.revision()
     assert set(shop.pod_versions().values()) == {"0.0.1"}
     assert shop.greeting() == "World"
@@ -102,7 +104,27 @@ def test_deploy_v1_then_v2_without_failed_requests(shop: Target, tmp_path: Path)
     assert shop.greeting() == "Universe"
     made["0.0.2"] = shop.revision()
     assert shop.verdict(made["0.0.1"]) == shop.verdict(made["0.0.2"]) == "verified"
+    # helm list/history show the deployed version (the chart packaged with it).
+    assert [r["app_version"] for r in shop.history()][-2:] == ["0.0.1", "0.0.2"]
     assert_no_secret_in(second.stdout + second.stderr, shop)
+
+
+PHASES = ("preflight", "lock", "image", "migrations", "preview", "release", "verify", "unlock")
+
+
+def assert_one_screen(output: str) -> None:
+    """The default output of a successful deploy: at most 30 lines on a terminal, a line
+    per phase that ran (with its duration), no task log."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    # Progress lines ("  … phase 15.0s ...") are one live line on a terminal.
+    screen = [line for line in lines if not line.startswith("  … ")]
+    assert len(screen) <= 30, f"{len(screen)} lines:\n{output}"
+    for phase in PHASES:
+        assert any(re.match(rf" ✓ {phase} +[0-9.]+s", line) for line in lines), (phase, output)
+    assert re.search(r"rollout: new (\d+)/\1 ready, old 0 ready", output), output
+    assert "TASK [" not in output, output
+    assert "RETRYING" not in output, output
+    assert lines[-1].startswith("done in "), output
 
 
 def assert_no_secret_in(output: str, target: Target) -> None:
@@ -180,10 +202,18 @@ def test_rollout_that_cannot_start_is_rolled_back_fast(shop: Target) -> None:
     started = time.monotonic()
     # No preview pod (it would stop this before the release): the release's own path.
     failed = shop.deploy(
-        "0.0.2", "-e", "zdk_migrations=false", "-e", "zdk_preview=false", values=missing
-    )
+        "0.0.2", "-e", "zdk_migrations=false", "-e", "zdk_preview=false", values=missing,
+        output="compact",
+    )  # fmt: skip
     elapsed = time.monotonic() - started
     assert failed.returncode != 0
+    # The default output ends with the reason and what was done about it.
+    last = failed.stdout.strip().splitlines()[-1]
+    assert re.match(
+        r"FAILED: .*(ErrImagePull|ImagePullBackOff).*; rolled back to revision", last
+    ), last
+    assert re.search(r" ✗ verify +[0-9.]+s", failed.stdout), failed.stdout
+    assert re.search(r" ✓ rollback +[0-9.]+s", failed.stdout), failed.stdout
     assert re.search(rf"rolled\s+back\s+to\s+revision\s+{made['0.0.2']}\b", failed.stdout)
     assert elapsed < 240, f"fail-fast took {elapsed:.0f}s"
     assert shop.revision() == revision + 2  # the failed upgrade + the rollback

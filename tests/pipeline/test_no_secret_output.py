@@ -94,7 +94,7 @@ SENSITIVE = {
     "__verify_check_pod",
     "__verify_check_pod_state",
     "__verify_pod",
-    "__verify_objects",
+    "zdk_preview_pod",
     # Secret contents, passwords, kubeconfigs
     "zdk_db_secret",
     "zdk_kubeconfig_raw",

@@ -43,6 +43,18 @@ def test_bad_version_fails_with_one_line_and_changes_nothing(
     assert "Build" not in output
 
 
+def test_the_default_output_of_a_refused_deploy_is_its_reason(run_playbook: RunAnsible) -> None:
+    result = run_playbook("deploy.yml", "-e", "version=v1.2.3", ZDK_OUTPUT="")
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert result.returncode != 0
+    assert lines[0] == "Deploy fastapi-app", result.stdout
+    assert re.match(r" ✗ preflight +[0-9.]+s", lines[1]), result.stdout
+    assert re.match(r"failed after [0-9.]+s \(\d+ tasks, 0 changed\)", lines[-2]), result.stdout
+    assert lines[-1].startswith('FAILED: invalid version "v1.2.3": expected MAJOR.MINOR.PATCH')
+    assert "nothing was changed" in lines[-1]
+    assert len(lines) == 4, result.stdout
+
+
 def test_missing_version_argument(run_playbook: RunAnsible) -> None:
     result = run_playbook("deploy.yml")
     assert result.returncode != 0
