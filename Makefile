@@ -29,16 +29,27 @@ apt-packages:
 tools:
 	@scripts/install-tools.sh $(TOOLS_BIN)
 
+# The venv's Python is the newest 3.12/3.13 on the machine, else python3 (scripts/venv-python.sh;
+# ZDK_PYTHON=... overrides); requirements-dev.txt pins Ansible per Python with markers (3.12+:
+# ansible 14 / core 2.21, 3.11: ansible 12 / core 2.19). .installed records the interpreter and a
+# hash of the pins: a venv built by another Python or from other pins is rebuilt from scratch.
 # fastapi-zdk (pinned in app/requirements.txt) is not on PyPI: the same pip command
 # installs it from lib/fastapi-zdk, editable (its tests and mypy read the source), and the
 # probe from tools/zdprobe, editable too (the `zdprobe` command, `import zdprobe`).
-$(VENV)/.installed: requirements-dev.txt app/requirements.txt lib/fastapi-zdk/pyproject.toml \
-		tools/zdprobe/pyproject.toml
-	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
+VENV_INPUTS := requirements-dev.txt app/requirements.txt lib/fastapi-zdk/pyproject.toml \
+	tools/zdprobe/pyproject.toml
+.PHONY: FORCE
+$(VENV)/.installed: FORCE
+	@python=$$(scripts/venv-python.sh); \
+	want="python $$("$$python" -V 2>&1 | cut -d' ' -f2) $$python"$$'\n'"pins $$(cat $(VENV_INPUTS) | sha256sum | cut -d' ' -f1)"; \
+	if [[ -f $@ && "$$(< $@)" == "$$want" ]]; then exit 0; fi; \
+	if [[ -f $(VENV)/pyvenv.cfg ]]; then echo "rebuilding $(VENV): $${want%%$$'\n'*}, current pins"; rm -rf $(VENV); fi; \
+	set -x; \
+	"$$python" -m venv $(VENV); \
+	$(VENV)/bin/pip install -q --upgrade pip; \
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -r app/requirements.txt -e lib/fastapi-zdk \
-	  -e tools/zdprobe
-	@touch $@
+	  -e tools/zdprobe; \
+	printf '%s\n' "$$want" > $@
 
 # ---------------------------------------------------------------------- checks
 .PHONY: test lint unit component e2e e2e-cluster-down

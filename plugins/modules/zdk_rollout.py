@@ -13,14 +13,14 @@ description:
     gives, reduced to what the zdk_rollout_state filter reads (names, owners, the revision
     annotation, replicas, generation, status); pod templates, labels and other annotations,
     which may hold chart values, are left out, so the result needs no no_log.
-  - Returns I(rollout), counts for the live rollout line: C(replicas), C(new_ready),
-    C(old_ready), C(not_ready) (new pods not ready yet).
+  - Returns I(rollout), the counts for the live rollout line, C(replicas), C(new_ready),
+    C(old_ready) and C(not_ready) (new pods not ready yet).
 options:
-  namespace: {type: str, required: true}
-  deployment: {type: str, required: true}
-  selector: {type: str, required: true}
-  kubeconfig: {type: path}
-  context: {type: str}
+  namespace: {type: str, required: true, description: The Deployment's namespace.}
+  deployment: {type: str, required: true, description: The Deployment's name.}
+  selector: {type: str, required: true, description: Label selector of its ReplicaSets and pods.}
+  kubeconfig: {type: path, description: Kubeconfig (else K8S_AUTH_KUBECONFIG or KUBECONFIG).}
+  context: {type: str, description: Kubeconfig context (else its current one).}
 author: fastapi-zdk
 """
 
