@@ -40,7 +40,6 @@ def _reduced(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         "metadata": {
             "name": metadata.get("name"),
             "generation": metadata.get("generation", 0),
-            "deletionTimestamp": metadata.get("deletionTimestamp"),
             "ownerReferences": [
                 {"kind": ref.get("kind"), "name": ref.get("name")}
                 for ref in metadata.get("ownerReferences") or []
@@ -49,6 +48,8 @@ def _reduced(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         },
         "status": obj.get("status") or {},
     }
+    if metadata.get("deletionTimestamp"):  # only when set, as the API gives it
+        kept["metadata"]["deletionTimestamp"] = metadata["deletionTimestamp"]
     if kind != "Pod":
         kept["spec"] = {"replicas": (obj.get("spec") or {}).get("replicas", 1)}
     return kept

@@ -208,3 +208,48 @@ def test_terminating_pod() -> None:
     terminating = pod("a", "old")
     terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert rollout.pod_state(terminating) == "Terminating"
+
+
+def _rollout_module() -> Any:
+    """plugins/modules/zdk_rollout.py, with its module_utils where Ansible would put them."""
+    import sys
+
+    sys.modules.setdefault("ansible.module_utils.zdk_kube", load_plugin("module_utils/zdk_kube.py"))
+    return load_plugin("modules/zdk_rollout.py")
+
+
+def _with_template(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as the API gives it: labels, annotations and a pod spec with a secret."""
+    full = {**obj, "apiVersion": "v1", "metadata": dict(obj["metadata"])}
+    full["metadata"]["labels"] = {"app": "x"}
+    full["metadata"].setdefault("annotations", {})
+    full["metadata"]["annotations"] = {**full["metadata"]["annotations"], "note": "CANARY"}
+    full["metadata"]["deletionTimestamp"] = None
+    spec = {"containers": [{"env": [{"name": "TOKEN", "value": "CANARY"}]}]}
+    full["spec"] = {**obj.get("spec", {}), "template": {"spec": spec}, **spec}
+    return full
+
+
+def test_the_rollout_module_keeps_what_the_judgement_reads_and_nothing_else() -> None:
+    module = _rollout_module()
+    objects = [
+        deployment(replicas=2, updated=1, available=2),
+        replicaset("fastapi-app-new", "2"),
+        replicaset("fastapi-app-old", "1"),
+        pod("fastapi-app-new-a", "fastapi-app-new"),
+        pod("fastapi-app-new-b", "fastapi-app-new", ready=False),
+        pod("fastapi-app-old-a", "fastapi-app-old"),
+    ]
+    reduced = [module._reduced(o["kind"], _with_template(o)) for o in objects]
+    assert "CANARY" not in repr(reduced)
+    # An unset deletionTimestamp stays absent (status.yml selects pods by `defined`).
+    assert all("deletionTimestamp" not in o["metadata"] for o in reduced)
+    assert rollout.rollout_state(reduced, "fastapi-app") == rollout.rollout_state(
+        objects, "fastapi-app"
+    )
+    assert module.counts(reduced, "fastapi-app") == {
+        "replicas": 2,
+        "new_ready": 1,
+        "old_ready": 1,
+        "not_ready": 1,
+    }
