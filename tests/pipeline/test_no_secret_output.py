@@ -79,8 +79,6 @@ SENSITIVE = {
     "__migrate_docs",
     # live or rendered objects whose pod templates carry the env
     "zdk_serving",
-    "zdk_objects",
-    "zdk_pods",
     "migrate_n1_serving",
     "__migrate_n1_container",
     "__migrate_n1_pod_spec",
@@ -95,6 +93,7 @@ SENSITIVE = {
     "__verify_check_pod_state",
     "__verify_pod",
     "zdk_preview_pod",
+    # (not here: __verify_objects, zdk_objects, zdk_pods: zdk_rollout's reduced objects)
     # Secret contents, passwords, kubeconfigs
     "zdk_db_secret",
     "zdk_kubeconfig_raw",
