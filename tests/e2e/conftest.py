@@ -308,7 +308,7 @@ class Running:
     def wait_for_verify(self, timeout: float = 300) -> None:
         """Wait until verify polls the rollout (the banner of a task is printed only
         with its first result, so wait for the task before it, then into the poll)."""
-        self.wait_for(r"TASK \[verify : Set the kubectl base arguments\][^\n]*\nok:", timeout)
+        self.wait_for(r"TASK \[verify : Note the start of the verification\][^\n]*\nok:", timeout)
         time.sleep(1)
 
     def finish(self, timeout: float = 600) -> int:
