@@ -139,9 +139,11 @@ bench-probe: deps ## zdprobe's own capacity: keep-alive 2000/s and fresh 1000/s,
 	$(VENV)/bin/python -m tests.probe.bench_capacity --json $(CURDIR)/reports/bench-probe.json
 
 .PHONY: bench-rollout
-bench-rollout: deps ## deploy.yml vs bare helm upgrade --wait under the probe, own namespace (needs the cluster).
+# At 2, 10 and 20 replicas (about 25 minutes on 2 vCPUs); e.g. BENCH_ROLLOUT_ARGS="--replicas 2".
+BENCH_ROLLOUT_ARGS ?= --replicas 2,10,20 --budget 2700
+bench-rollout: deps ## deploy.yml vs bare helm upgrade --wait under the probe, by phase and replica count (needs the cluster).
 	$(VENV)/bin/python -m bench.rollout --json $(CURDIR)/reports/bench-rollout.json \
-	  --plot $(CURDIR)/reports/bench-rollout.png
+	  --plot $(CURDIR)/reports/bench-rollout.png $(BENCH_ROLLOUT_ARGS)
 
 # Not in `make bench` either: the default run takes about 55 minutes on 2 vCPUs. Options pass
 # through, e.g. make soak SOAK_ARGS="--cycles 1 --rate 200" (python -m bench.soak --help).

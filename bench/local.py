@@ -31,12 +31,17 @@ def env() -> dict[str, str]:
 
 
 def sh(
-    argv: Sequence[str], *, stdin: str | None = None, check: bool = True, timeout: float = 120
+    argv: Sequence[str],
+    *,
+    stdin: str | None = None,
+    check: bool = True,
+    timeout: float = 120,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
         list(argv),
         cwd=REPO,
-        env=env(),
+        env={**env(), **(extra_env or {})},
         input=stdin,
         capture_output=True,
         text=True,

@@ -1,8 +1,13 @@
 """What does deploy.yml cost over a bare `helm upgrade --wait`? Both roll the same release
 the same way (a new greeting, same image), alternating, each under the zero-downtime probe.
 
-    python -m bench.rollout [--rounds 3] [--budget 900] \
+    python -m bench.rollout [--rounds 3] [--replicas 2,10,20] [--budget 1800] \
         [--json reports/bench-rollout.json] [--plot reports/bench-rollout.png]
+
+deploy.yml's phases (preflight, lock, image, ...) are timed by its output callback
+(ZDK_PHASES_JSON): the table says where the time over helm goes. With several replica
+counts, each gets its own set-up and rounds, and the seconds each added pod costs are
+the slope of the median rollout time over the replica count.
 
 Runs in its own namespace/release `fastapi-bench` on NodePort 30081 (never `fastapi-app`),
 and removes them at the end. Needs the local cluster (`make cluster-up`). Only talks to
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import itertools
 import json
 import re
 import statistics
@@ -89,7 +95,7 @@ def clean_up() -> None:
 
 
 # ------------------------------------------------------------------ the two ways to roll
-def deploy_argv(version: str, greeting: str, database: str) -> list[str]:
+def deploy_argv(version: str, greeting: str, database: str, replicas: int) -> list[str]:
     values: dict[str, Any] = {
         "service": {"nodePort": NODE_PORT},
         "app": {"greeting": greeting},
@@ -116,6 +122,8 @@ def deploy_argv(version: str, greeting: str, database: str) -> list[str]:
         "-e",
         f"zdk_release={RELEASE}",
         "-e",
+        f"zdk_replicas={replicas}",
+        "-e",
         json.dumps(extra),
     ]
     if database == "none":
@@ -123,8 +131,20 @@ def deploy_argv(version: str, greeting: str, database: str) -> list[str]:
     return argv
 
 
-def run_deploy(version: str, greeting: str, database: str) -> tuple[int, str]:
-    result = sh(deploy_argv(version, greeting, database), check=False, timeout=COMMAND_TIMEOUT_S)
+PHASES: dict[str, Any] = {}  # the last deploy.yml run's phase report (callback zdk)
+
+
+def run_deploy(version: str, greeting: str, database: str, replicas: int) -> tuple[int, str]:
+    with tempfile.NamedTemporaryFile("r", suffix=".json", prefix="bench-phases-") as f:
+        result = sh(
+            deploy_argv(version, greeting, database, replicas),
+            check=False,
+            timeout=COMMAND_TIMEOUT_S,
+            extra_env={"ZDK_PHASES_JSON": f.name},
+        )
+        text = Path(f.name).read_text()
+    PHASES.clear()
+    PHASES.update(json.loads(text) if text.strip() else {})
     return result.returncode, result.stdout[-3000:] + result.stderr[-1000:]
 
 
@@ -214,6 +234,7 @@ def latency(
 
 @dataclass
 class Rollout:
+    replicas: int
     round: int
     method: str  # "deploy.yml" | "helm --wait"
     greeting: str
@@ -229,6 +250,9 @@ class Rollout:
     rolled: bool
     # deploy.yml only: seconds its verify step waited for the rollout (from its report).
     verify_s: float | None = None
+    # deploy.yml only: seconds per phase and the number of tasks (its output callback).
+    phases: dict[str, float] = field(default_factory=dict)
+    tasks: int | None = None
     tail: str = field(default="", repr=False)
 
 
@@ -245,7 +269,12 @@ def quiet_window(seconds: float) -> Report:
 
 
 def measure(
-    round_no: int, method: str, greeting: str, action: Callable[[], tuple[int, str]], quiet_s: float
+    replicas: int,
+    round_no: int,
+    method: str,
+    greeting: str,
+    action: Callable[[], tuple[int, str]],
+    quiet_s: float,
 ) -> Rollout:
     quiet = quiet_window(quiet_s)
     old = pods()
@@ -264,7 +293,9 @@ def measure(
         rolled = greeting_now() == greeting
     except OSError:
         rolled = False
+    ran = PHASES if method == "deploy.yml" else {}
     return Rollout(
+        replicas=replicas,
         round=round_no,
         method=method,
         greeting=greeting,
@@ -279,6 +310,12 @@ def measure(
         rolling_window_s=round(window[1] - window[0], 2) if window else None,
         rolled=rolled,
         verify_s=float(m.group(1)) if (m := VERIFIED.search(tail)) else None,
+        phases={
+            str(p["name"]): float(p["seconds"])
+            for p in ran.get("phases", [])
+            if p.get("status") in ("ok", "failed")
+        },
+        tasks=ran.get("tasks"),
         tail=tail if rc != 0 else "",
     )
 
@@ -323,19 +360,109 @@ def summarize(rollouts: list[Rollout]) -> dict[str, Any]:
     return by
 
 
+PHASE_ORDER = ("preflight", "lock", "image", "migrations", "preview", "release", "verify", "unlock")
+
+
+def phase_medians(rollouts: list[Rollout]) -> dict[str, float]:
+    """Median seconds of each deploy.yml phase over the rollouts (in pipeline order)."""
+    names = [n for n in PHASE_ORDER if any(n in r.phases for r in rollouts)]
+    names += sorted({n for r in rollouts for n in r.phases} - set(names))
+    return {n: med(r.phases.get(n) for r in rollouts) or 0.0 for n in names}
+
+
+def slope(points: list[tuple[int, float]]) -> float | None:
+    """Least-squares seconds per added pod over (replicas, median wall s)."""
+    if len(points) < 2:
+        return None
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return round(sum((x - mx) * (y - my) for x, y in points) / den, 2) if den else None
+
+
+def by_replicas(rollouts: list[Rollout]) -> dict[str, Any]:
+    """Per replica count: each method's summary, the ratio, deploy.yml's phases; and the
+    seconds per added pod of each method (between consecutive counts, and overall)."""
+    counts = sorted({r.replicas for r in rollouts})
+    out: dict[str, Any] = {"replicas": counts, "per": {}, "seconds_per_pod": {}}
+    for n in counts:
+        rs = [r for r in rollouts if r.replicas == n]
+        summary = summarize(rs)
+        deploys = [r for r in rs if r.method == "deploy.yml" and r.rc == 0]
+        summary["phases_median_s"] = phase_medians(deploys)
+        summary["tasks_median"] = med(r.tasks for r in deploys)
+        if "deploy.yml" in summary and "helm --wait" in summary:
+            summary["overhead_s_median"] = round(
+                summary["deploy.yml"]["wall_s_median"] - summary["helm --wait"]["wall_s_median"], 2
+            )
+        out["per"][str(n)] = summary
+    for method in ("deploy.yml", "helm --wait"):
+        points = [
+            (n, out["per"][str(n)][method]["wall_s_median"])
+            for n in counts
+            if method in out["per"][str(n)]
+        ]
+        steps = [
+            {
+                "from": a[0],
+                "to": b[0],
+                "s_per_pod": round((b[1] - a[1]) / (b[0] - a[0]), 2),
+            }
+            for a, b in itertools.pairwise(points)
+        ]
+        out["seconds_per_pod"][method] = {"overall": slope(points), "steps": steps}
+    return out
+
+
+def replicas_table(sweep: dict[str, Any]) -> str:
+    lines = ["", "by replica count (medians):"]
+    head = (
+        f"{'replicas':>8} {'deploy.yml s':>12} {'helm s':>7} {'ratio':>6} {'over s':>7} "
+        f"{'failed':>6}"
+    )
+    lines += [head, "-" * len(head)]
+    for n in sweep["replicas"]:
+        s = sweep["per"][str(n)]
+        d, h = s.get("deploy.yml", {}), s.get("helm --wait", {})
+        ratio = s.get("ratio_deploy_over_helm", {}).get("median")
+        failed = d.get("failed", 0) + h.get("failed", 0)
+        lines.append(
+            f"{n:>8} {fmt(d.get('wall_s_median')):>12} {fmt(h.get('wall_s_median')):>7} "
+            f"{fmt(ratio):>6} {fmt(s.get('overhead_s_median')):>7} {failed:>6}"
+        )
+    for method, per in sweep["seconds_per_pod"].items():
+        steps = ", ".join(f"{x['from']}->{x['to']}: {x['s_per_pod']}" for x in per["steps"])
+        lines.append(
+            f"seconds per added pod, {method}: {fmt(per['overall'])} overall ({steps or '-'})"
+        )
+    lines += ["", "deploy.yml by phase (median s, share of its wall time; helm --wait whole):"]
+    for n in sweep["replicas"]:
+        s = sweep["per"][str(n)]
+        wall = s.get("deploy.yml", {}).get("wall_s_median") or 0
+        phases = s.get("phases_median_s", {})
+        lines.append(f"  {n} replicas, {fmt(s.get('tasks_median'))} tasks:")
+        for name, secs in phases.items():
+            share = f"{100 * secs / wall:.0f}%" if wall else "-"
+            lines.append(f"    {name:<11} {secs:>6.1f}s {share:>5}")
+        helm_wall = s.get("helm --wait", {}).get("wall_s_median")
+        lines.append(f"    {'helm --wait':<11} {fmt(helm_wall):>6}s (whole)")
+    return "\n".join(lines)
+
+
 def fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
 def table(rollouts: list[Rollout], summary: dict[str, Any]) -> str:
     head = (
-        f"{'round':>5} {'method':<12} {'rc':>3} {'wall s':>7} {'sent':>5} {'fail':>4} "
+        f"{'R/rnd':>5} {'method':<12} {'rc':>3} {'wall s':>7} {'sent':>5} {'fail':>4} "
         f"{'quiet p50/p99':>15} {'during p50/p99':>16} {'rolling p50/p99':>17} {'window s':>8}"
     )
     lines = [head, "-" * len(head)]
     for r in rollouts:
         lines.append(
-            f"{r.round:>5} {r.method:<12} {r.rc:>3} {r.wall_s:>7} {r.sent:>5} {r.failed:>4} "
+            f"{f'{r.replicas}/{r.round}':>5} {r.method:<12} {r.rc:>3} {r.wall_s:>7} "
+            f"{r.sent:>5} {r.failed:>4} "
             f"{fmt(r.quiet['p50_ms']) + '/' + fmt(r.quiet['p99_ms']):>15} "
             f"{fmt(r.during['p50_ms']) + '/' + fmt(r.during['p99_ms']):>16} "
             f"{fmt(r.rolling['p50_ms']) + '/' + fmt(r.rolling['p99_ms']):>17} "
@@ -416,6 +543,41 @@ def plot(rollouts: list[Rollout], summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_replicas(sweep: dict[str, Any], path: Path) -> None:
+    """Median rollout time over the replica count, both methods, and deploy.yml's phases."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    counts = sweep["replicas"]
+    for method, color in (("deploy.yml", "tab:blue"), ("helm --wait", "tab:orange")):
+        xs = [n for n in counts if method in sweep["per"][str(n)]]
+        ys = [sweep["per"][str(n)][method]["wall_s_median"] for n in xs]
+        per_pod = sweep["seconds_per_pod"][method]["overall"]
+        ax1.plot(xs, ys, "o-", color=color, label=f"{method} ({fmt(per_pod)} s per added pod)")
+    ax1.set_xlabel("replicas")
+    ax1.set_ylabel("rollout wall time, median (s)")
+    ax1.set_title("rollout time by replica count")
+    ax1.legend()
+    bottom = [0.0] * len(counts)
+    names = list(PHASE_ORDER)
+    for name in names:
+        vals = [sweep["per"][str(n)].get("phases_median_s", {}).get(name, 0.0) for n in counts]
+        ax2.bar([str(n) for n in counts], vals, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    helm = [sweep["per"][str(n)].get("helm --wait", {}).get("wall_s_median") or 0 for n in counts]
+    ax2.plot([str(n) for n in counts], helm, "k_", markersize=30, mew=2, label="helm --wait")
+    ax2.set_xlabel("replicas")
+    ax2.set_ylabel("seconds (median)")
+    ax2.set_title("deploy.yml by phase")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------ main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -429,13 +591,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=900.0, help="stop starting rollouts after this (s)"
     )
+    parser.add_argument(
+        "--replicas",
+        default="2",
+        help="comma-separated replica counts, each 1..30 (default 2), e.g. 2,10,20",
+    )
     parser.add_argument("--database", choices=("copy", "none"), default="copy")
     parser.add_argument("--json", type=Path, default=REPO / "reports/bench-rollout.json")
     parser.add_argument("--plot", type=Path, default=REPO / "reports/bench-rollout.png")
     parser.add_argument("--keep", action="store_true", help="leave the namespace for inspection")
     args = parser.parse_args(argv)
-    if not 1 <= args.rounds <= 10 or not 60 <= args.budget <= 1800:
-        parser.error("--rounds must be 1..10 and --budget 60..1800")
+    if not 1 <= args.rounds <= 10 or not 60 <= args.budget <= 3600:
+        parser.error("--rounds must be 1..10 and --budget 60..3600")
+    try:
+        counts = [int(x) for x in str(args.replicas).split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"--replicas: not a list of numbers: {args.replicas}")
+    if not counts or any(not 1 <= n <= 30 for n in counts):
+        parser.error("--replicas: each count must be 1..30")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.plot.parent.mkdir(parents=True, exist_ok=True)
 
@@ -446,41 +619,54 @@ def main(argv: list[str] | None = None) -> int:
     setup_s = 0.0
     try:
         prepare_namespace(args.database)
-        print(f"set-up: deploy.yml {args.version} into {NAMESPACE} (not measured)", flush=True)
-        rc, tail = run_deploy(args.version, "Bench-setup", args.database)
-        setup_s = round(time.monotonic() - began, 1)
-        if rc != 0:
-            print(tail, file=sys.stderr)
-            raise RuntimeError(f"set-up deploy failed (rc {rc})")
-        print(f"set-up done in {setup_s}s", flush=True)
         flip = 0
-        longest = 120.0
-        for round_no in range(1, args.rounds + 1):
-            order = ["deploy.yml", "helm --wait"]
-            if round_no % 2 == 0:
-                order.reverse()  # neither method always goes first
-            for method in order:
-                if time.monotonic() - began + longest + args.quiet_seconds + TAIL_S > args.budget:
-                    truncated = True
+        for replicas in counts:
+            set_up = time.monotonic()
+            print(
+                f"set-up: deploy.yml {args.version} into {NAMESPACE}, {replicas} replicas"
+                " (not measured)",
+                flush=True,
+            )
+            rc, tail = run_deploy(args.version, "Bench-setup", args.database, replicas)
+            setup_s += round(time.monotonic() - set_up, 1)
+            if rc != 0:
+                print(tail, file=sys.stderr)
+                raise RuntimeError(f"set-up deploy failed (rc {rc})")
+            longest = 60.0 + 8.0 * replicas
+            for round_no in range(1, args.rounds + 1):
+                order = ["deploy.yml", "helm --wait"]
+                if round_no % 2 == 0:
+                    order.reverse()  # neither method always goes first
+                for method in order:
+                    if (
+                        time.monotonic() - began + longest + args.quiet_seconds + TAIL_S
+                        > args.budget
+                    ):
+                        truncated = True
+                        break
+                    flip += 1
+                    greeting = f"Bench-{'AB'[flip % 2]}"
+
+                    def action(
+                        m: str = method, g: str = greeting, n: int = replicas
+                    ) -> tuple[int, str]:
+                        if m == "deploy.yml":
+                            return run_deploy(args.version, g, args.database, n)
+                        return run_bare_helm(g)
+
+                    r = measure(replicas, round_no, method, greeting, action, args.quiet_seconds)
+                    longest = max(longest, r.wall_s * 1.2)
+                    rollouts.append(r)
+                    print(
+                        f"{replicas} replicas, round {round_no} {method}: rc {r.rc} "
+                        f"in {r.wall_s}s, {r.failed}/{r.sent} failed, rolled {r.rolled}"
+                        + (f", {r.tasks} tasks" if r.tasks else ""),
+                        flush=True,
+                    )
+                    if r.rc != 0:
+                        print(r.tail, file=sys.stderr)
+                if truncated:
                     break
-                flip += 1
-                greeting = f"Bench-{'AB'[flip % 2]}"
-
-                def action(m: str = method, g: str = greeting) -> tuple[int, str]:
-                    if m == "deploy.yml":
-                        return run_deploy(args.version, g, args.database)
-                    return run_bare_helm(g)
-
-                r = measure(round_no, method, greeting, action, args.quiet_seconds)
-                longest = max(longest, r.wall_s * 1.2)
-                rollouts.append(r)
-                print(
-                    f"round {round_no} {method}: rc {r.rc} in {r.wall_s}s, "
-                    f"{r.failed}/{r.sent} failed, rolled {r.rolled}",
-                    flush=True,
-                )
-                if r.rc != 0:
-                    print(r.tail, file=sys.stderr)
             if truncated:
                 print(
                     f"budget of {args.budget:.0f}s reached: stopping after {len(rollouts)} rollouts"
@@ -491,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
             clean_up()
 
     summary = summarize(rollouts)
+    sweep = by_replicas(rollouts)
     doc = {
         "benchmark": "bench-rollout",
         "started_at": started_at,
@@ -502,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
             "url": URL,
             "version": args.version,
             "rounds": args.rounds,
+            "replicas": counts,
             "rate": RATE,
             "mode": "keepalive",
             "path": "/endpoint",
@@ -513,15 +701,21 @@ def main(argv: list[str] | None = None) -> int:
             "truncated": truncated,
         },
         "summary": summary,
+        "by_replicas": sweep,
         "rollouts": [asdict(r) for r in rollouts],
     }
     args.json.write_text(json.dumps(doc, indent=2) + "\n")
     print()
     print(table(rollouts, summary))
+    print(replicas_table(sweep))
     print(f"\nreport: {args.json}")
     if rollouts:
         plot(rollouts, summary, args.plot)
         print(f"plot: {args.plot}")
+    if len(sweep["replicas"]) > 1:
+        path = args.plot.with_name(args.plot.stem + "-replicas.png")
+        plot_replicas(sweep, path)
+        print(f"plot: {path}")
     bad = [r for r in rollouts if r.rc != 0 or not r.rolled]
     return 1 if bad or not rollouts else 0
 
