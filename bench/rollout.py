@@ -717,7 +717,10 @@ def main(argv: list[str] | None = None) -> int:
         plot_replicas(sweep, path)
         print(f"plot: {path}")
     bad = [r for r in rollouts if r.rc != 0 or not r.rolled]
-    return 1 if bad or not rollouts else 0
+    dropped = [r for r in rollouts if r.failed > 0]
+    if dropped:  # the benchmark is a zero-downtime check as well
+        print(f"NOT zero-downtime: {len(dropped)} rollouts failed requests", file=sys.stderr)
+    return 1 if bad or dropped or not rollouts else 0
 
 
 if __name__ == "__main__":
