@@ -103,7 +103,6 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]
         self._phase_detail = ""
         self._done: list[dict[str, Any]] = []
         self._task_name = ""
-        self._task_started = 0.0
         self._rollout = ""
         self._rollout_live = False
         self._rollout_printed = 0.0
@@ -242,7 +241,6 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]
             if isinstance(phase, str) and phase:
                 self._enter(phase)
             self._task_name = task.get_name().strip()
-            self._task_started = time.monotonic()
 
     def v2_playbook_on_handler_task_start(self, task: Any) -> None:
         if not self._compact:
@@ -328,18 +326,20 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]
         self._tasks += 1
         if ignore_errors:
             return
-        reason = _reason(_result_of(result))
-        with self._lock:
-            if not _task_var(result.task, "zdk_verdict"):
-                self._phase_failed = True
-            self._failure = (self._phase or "", reason)
+        self._record_failure(result, verdict=bool(_task_var(result.task, "zdk_verdict")))
 
     def v2_runner_on_unreachable(self, result: Any) -> None:
         if not self._compact:
             super().v2_runner_on_unreachable(result)
             return
+        self._record_failure(result, verdict=False)
+
+    def _record_failure(self, result: Any, verdict: bool) -> None:
+        """Keep the reason (the last failure is the run's); a verdict task's failure
+        states the outcome and does not mark its phase failed."""
         with self._lock:
-            self._phase_failed = True
+            if not verdict:
+                self._phase_failed = True
             self._failure = (self._phase or "", _reason(_result_of(result)))
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
