@@ -13,21 +13,37 @@ KUBE_ARGS: dict[str, Any] = {
 }
 
 
+# One client per kubeconfig, context and process. With Mitogen (plugins/strategy) the
+# modules of a run share one warm interpreter, and loading a kubeconfig costs more than
+# the read it serves; the pid keeps a forked child (the lock's renewer) off the parent's
+# connections, and the file's mtime picks up a rewritten kubeconfig.
+_CLIENTS: dict[tuple[int, str, str, float], Any] = {}
+
+
 def api_client(kubeconfig: str | None, context: str | None) -> Any:
     """A kubernetes ApiClient for this kubeconfig/context (environment as fallback:
     K8S_AUTH_KUBECONFIG, KUBECONFIG, K8S_AUTH_CONTEXT, as kubernetes.core does)."""
     from kubernetes import client, config
 
-    path = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG")
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=path or None,
-        context=context or os.environ.get("K8S_AUTH_CONTEXT") or None,
-        client_configuration=configuration,
-    )
-    # One attempt per call: the modules decide themselves when to try again.
-    configuration.retries = 0
-    return client.ApiClient(configuration)
+    path = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG") or ""
+    context = context or os.environ.get("K8S_AUTH_CONTEXT") or ""
+    try:
+        mtime = os.stat(os.path.expanduser(path or "~/.kube/config")).st_mtime
+    except OSError:
+        mtime = 0.0
+    key = (os.getpid(), path, context, mtime)
+    if key not in _CLIENTS:
+        configuration = client.Configuration()
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path or None,
+            context=context or None,
+            client_configuration=configuration,
+        )
+        # One attempt per call: the modules decide themselves when to try again.
+        configuration.retries = 0
+        _CLIENTS.clear()
+        _CLIENTS[key] = client.ApiClient(configuration)
+    return _CLIENTS[key]
 
 
 def now_micro() -> str:

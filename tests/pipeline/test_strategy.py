@@ -1,0 +1,56 @@
+"""The play strategy (plugins/strategy/zdk_linear.py): Mitogen's module runner when the
+package is installed, stock `linear` without it, and no deprecation beyond its own."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from .conftest import REPO, RunAnsible
+
+STRATEGY = REPO / "plugins" / "strategy" / "zdk_linear.py"
+
+
+def _strategy_class(hide_mitogen: bool) -> str:
+    """The class zdk_linear.py defines, imported in a fresh interpreter."""
+    code = (
+        ("import sys; sys.modules['ansible_mitogen'] = None\n" if hide_mitogen else "")
+        + "import importlib.util\n"
+        + f"spec = importlib.util.spec_from_file_location('zdk_linear', {str(STRATEGY)!r})\n"
+        + "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        + "print(*[c.__module__ for c in module.StrategyModule.__mro__[:3]])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_mitogen_runs_the_modules_when_installed() -> None:
+    assert "ansible_mitogen.strategy" in _strategy_class(hide_mitogen=False)
+
+
+def test_without_mitogen_it_is_stock_linear() -> None:
+    assert _strategy_class(hide_mitogen=True).split()[0] == "ansible.plugins.strategy.linear"
+
+
+def test_no_deprecation_but_the_strategys(run_playbook: RunAnsible) -> None:
+    result = run_playbook(
+        "deploy.yml", "-e", "version=v1.2.3", ANSIBLE_DEPRECATION_WARNINGS="true", ZDK_OUTPUT=""
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    deprecations = re.findall(r"\[DEPRECATION WARNING\]: (.*)", output)
+    assert all("strategy plugins" in line for line in deprecations), deprecations
+    # Off by default (ansible.cfg): the operator's screen holds no warning at all.
+    quiet = run_playbook("deploy.yml", "-e", "version=v1.2.3", ZDK_OUTPUT="")
+    assert "WARNING" not in quiet.stdout + quiet.stderr, quiet.stderr
+
+
+def test_the_stock_strategy_still_deploys_the_same_playbooks(run_playbook: RunAnsible) -> None:
+    """ANSIBLE_STRATEGY=linear (docs/runbooks/deploy.md) gives the same refusal."""
+    result = run_playbook(
+        "deploy.yml", "-e", "version=v1.2.3", ANSIBLE_STRATEGY="linear", ZDK_OUTPUT=""
+    )
+    assert result.returncode != 0
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith('FAILED: invalid version "v1.2.3"'), result.stdout
