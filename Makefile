@@ -139,8 +139,9 @@ bench-probe: deps ## zdprobe's own capacity: keep-alive 2000/s and fresh 1000/s,
 	$(VENV)/bin/python -m tests.probe.bench_capacity --json $(CURDIR)/reports/bench-probe.json
 
 .PHONY: bench-rollout
-# At 2, 10 and 20 replicas (about 25 minutes on 2 vCPUs); e.g. BENCH_ROLLOUT_ARGS="--replicas 2".
-BENCH_ROLLOUT_ARGS ?= --replicas 2,10,20 --budget 2700
+# At 2, 10 and 20 replicas, with deploy.yml on stock Ansible (linear) side by side (about 30
+# minutes on 2 vCPUs); e.g. BENCH_ROLLOUT_ARGS="--replicas 2".
+BENCH_ROLLOUT_ARGS ?= --replicas 2,10,20 --budget 2700 --stock-ansible
 bench-rollout: deps ## deploy.yml vs bare helm upgrade --wait under the probe, by phase and replica count (needs the cluster).
 	$(VENV)/bin/python -m bench.rollout --json $(CURDIR)/reports/bench-rollout.json \
 	  --plot $(CURDIR)/reports/bench-rollout.png $(BENCH_ROLLOUT_ARGS)

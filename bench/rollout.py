@@ -1,13 +1,15 @@
 """What does deploy.yml cost over a bare `helm upgrade --wait`? Both roll the same release
 the same way (a new greeting, same image), alternating, each under the zero-downtime probe.
 
-    python -m bench.rollout [--rounds 3] [--replicas 2,10,20] [--budget 1800] \
+    python -m bench.rollout [--rounds 3] [--replicas 2,10,20] [--budget 1800] [--stock-ansible] \
         [--json reports/bench-rollout.json] [--plot reports/bench-rollout.png]
 
 deploy.yml's phases (preflight, lock, image, ...) are timed by its output callback
 (ZDK_PHASES_JSON): the table says where the time over helm goes. With several replica
 counts, each gets its own set-up and rounds, and the seconds each added pod costs are
-the slope of the median rollout time over the replica count.
+the slope of the median rollout time over the replica count. --stock-ansible adds a third
+method in the same rounds: deploy.yml on Ansible's own `linear` strategy
+(ANSIBLE_STRATEGY=linear) instead of the kit's Mitogen runner (plugins/strategy).
 
 Runs in its own namespace/release `fastapi-bench` on NodePort 30081 (never `fastapi-app`),
 and removes them at the end. Needs the local cluster (`make cluster-up`). Only talks to
@@ -49,6 +51,11 @@ RATE = 20.0
 TAIL_S = 3.0  # keep probing after the command: the last old pod drains under traffic
 COMMAND_TIMEOUT_S = 600
 VERIFIED = re.compile(r"rollout verified in ([0-9.]+)s")
+DEPLOY = "deploy.yml"
+HELM = "helm --wait"
+LINEAR = "deploy.yml linear"  # deploy.yml with ANSIBLE_STRATEGY=linear (--stock-ansible)
+METHODS = (DEPLOY, HELM, LINEAR)
+COLORS = {DEPLOY: "tab:blue", HELM: "tab:orange", LINEAR: "tab:green"}
 
 if NAMESPACE == SOURCE_NAMESPACE:  # pragma: no cover - a guard against edits
     raise SystemExit("the benchmark must never run in the app's namespace")
@@ -134,13 +141,16 @@ def deploy_argv(version: str, greeting: str, database: str, replicas: int) -> li
 PHASES: dict[str, Any] = {}  # the last deploy.yml run's phase report (callback zdk)
 
 
-def run_deploy(version: str, greeting: str, database: str, replicas: int) -> tuple[int, str]:
+def run_deploy(
+    version: str, greeting: str, database: str, replicas: int, stock: bool = False
+) -> tuple[int, str]:
     with tempfile.NamedTemporaryFile("r", suffix=".json", prefix="bench-phases-") as f:
+        env = {"ZDK_PHASES_JSON": f.name} | ({"ANSIBLE_STRATEGY": "linear"} if stock else {})
         result = sh(
             deploy_argv(version, greeting, database, replicas),
             check=False,
             timeout=COMMAND_TIMEOUT_S,
-            extra_env={"ZDK_PHASES_JSON": f.name},
+            extra_env=env,
         )
         text = Path(f.name).read_text()
     PHASES.clear()
@@ -236,7 +246,7 @@ def latency(
 class Rollout:
     replicas: int
     round: int
-    method: str  # "deploy.yml" | "helm --wait"
+    method: str  # one of METHODS
     greeting: str
     rc: int
     wall_s: float
@@ -293,7 +303,7 @@ def measure(
         rolled = greeting_now() == greeting
     except OSError:
         rolled = False
-    ran = PHASES if method == "deploy.yml" else {}
+    ran = PHASES if method in (DEPLOY, LINEAR) else {}
     return Rollout(
         replicas=replicas,
         round=round_no,
@@ -328,7 +338,7 @@ def med(values: Iterable[float | None]) -> float | None:
 
 def summarize(rollouts: list[Rollout]) -> dict[str, Any]:
     by: dict[str, Any] = {}
-    for method in ("deploy.yml", "helm --wait"):
+    for method in METHODS:
         rs = [r for r in rollouts if r.method == method]
         if not rs:
             continue
@@ -351,12 +361,16 @@ def summarize(rollouts: list[Rollout]) -> dict[str, Any]:
             "rolling_window_s_median": med(r.rolling_window_s for r in rs),
             "verify_s_median": med(r.verify_s for r in rs),
         }
-    if "deploy.yml" in by and "helm --wait" in by:
-        d, h = by["deploy.yml"], by["helm --wait"]
-        by["ratio_deploy_over_helm"] = {
-            "mean": round(d["wall_s_mean"] / h["wall_s_mean"], 2),
-            "median": round(d["wall_s_median"] / h["wall_s_median"], 2),
-        }
+    for name, (a, b) in {
+        "ratio_deploy_over_helm": (DEPLOY, HELM),
+        "ratio_linear_over_helm": (LINEAR, HELM),
+        "ratio_linear_over_deploy": (LINEAR, DEPLOY),  # what the Mitogen runner saves
+    }.items():
+        if a in by and b in by:
+            by[name] = {
+                "mean": round(by[a]["wall_s_mean"] / by[b]["wall_s_mean"], 2),
+                "median": round(by[a]["wall_s_median"] / by[b]["wall_s_median"], 2),
+            }
     return by
 
 
@@ -388,15 +402,18 @@ def by_replicas(rollouts: list[Rollout]) -> dict[str, Any]:
     for n in counts:
         rs = [r for r in rollouts if r.replicas == n]
         summary = summarize(rs)
-        deploys = [r for r in rs if r.method == "deploy.yml" and r.rc == 0]
+        deploys = [r for r in rs if r.method == DEPLOY and r.rc == 0]
         summary["phases_median_s"] = phase_medians(deploys)
         summary["tasks_median"] = med(r.tasks for r in deploys)
-        if "deploy.yml" in summary and "helm --wait" in summary:
+        stock = [r for r in rs if r.method == LINEAR and r.rc == 0]
+        if stock:
+            summary["phases_median_s_linear"] = phase_medians(stock)
+        if DEPLOY in summary and HELM in summary:
             summary["overhead_s_median"] = round(
-                summary["deploy.yml"]["wall_s_median"] - summary["helm --wait"]["wall_s_median"], 2
+                summary[DEPLOY]["wall_s_median"] - summary[HELM]["wall_s_median"], 2
             )
         out["per"][str(n)] = summary
-    for method in ("deploy.yml", "helm --wait"):
+    for method in [m for m in METHODS if any(r.method == m for r in rollouts)]:
         points = [
             (n, out["per"][str(n)][method]["wall_s_median"])
             for n in counts
@@ -418,17 +435,19 @@ def replicas_table(sweep: dict[str, Any]) -> str:
     lines = ["", "by replica count (medians):"]
     head = (
         f"{'replicas':>8} {'deploy.yml s':>12} {'helm s':>7} {'ratio':>6} {'over s':>7} "
-        f"{'failed':>6}"
+        f"{'linear s':>8} {'linear/deploy':>13} {'failed':>6}"
     )
     lines += [head, "-" * len(head)]
     for n in sweep["replicas"]:
         s = sweep["per"][str(n)]
-        d, h = s.get("deploy.yml", {}), s.get("helm --wait", {})
+        d, h, li = s.get(DEPLOY, {}), s.get(HELM, {}), s.get(LINEAR, {})
         ratio = s.get("ratio_deploy_over_helm", {}).get("median")
-        failed = d.get("failed", 0) + h.get("failed", 0)
+        gain = s.get("ratio_linear_over_deploy", {}).get("median")
+        failed = d.get("failed", 0) + h.get("failed", 0) + li.get("failed", 0)
         lines.append(
             f"{n:>8} {fmt(d.get('wall_s_median')):>12} {fmt(h.get('wall_s_median')):>7} "
-            f"{fmt(ratio):>6} {fmt(s.get('overhead_s_median')):>7} {failed:>6}"
+            f"{fmt(ratio):>6} {fmt(s.get('overhead_s_median')):>7} "
+            f"{fmt(li.get('wall_s_median')):>8} {fmt(gain):>13} {failed:>6}"
         )
     for method, per in sweep["seconds_per_pod"].items():
         steps = ", ".join(f"{x['from']}->{x['to']}: {x['s_per_pod']}" for x in per["steps"])
@@ -438,13 +457,18 @@ def replicas_table(sweep: dict[str, Any]) -> str:
     lines += ["", "deploy.yml by phase (median s, share of its wall time; helm --wait whole):"]
     for n in sweep["replicas"]:
         s = sweep["per"][str(n)]
-        wall = s.get("deploy.yml", {}).get("wall_s_median") or 0
+        wall = s.get(DEPLOY, {}).get("wall_s_median") or 0
         phases = s.get("phases_median_s", {})
-        lines.append(f"  {n} replicas, {fmt(s.get('tasks_median'))} tasks:")
+        stock = s.get("phases_median_s_linear", {})
+        lines.append(
+            f"  {n} replicas, {fmt(s.get('tasks_median'))} tasks"
+            + (" (stock linear in the last column):" if stock else ":")
+        )
         for name, secs in phases.items():
             share = f"{100 * secs / wall:.0f}%" if wall else "-"
-            lines.append(f"    {name:<11} {secs:>6.1f}s {share:>5}")
-        helm_wall = s.get("helm --wait", {}).get("wall_s_median")
+            linear = f" {stock[name]:>6.1f}s" if name in stock else ""
+            lines.append(f"    {name:<11} {secs:>6.1f}s {share:>5}{linear}")
+        helm_wall = s.get(HELM, {}).get("wall_s_median")
         lines.append(f"    {'helm --wait':<11} {fmt(helm_wall):>6}s (whole)")
     return "\n".join(lines)
 
@@ -455,13 +479,13 @@ def fmt(v: Any) -> str:
 
 def table(rollouts: list[Rollout], summary: dict[str, Any]) -> str:
     head = (
-        f"{'R/rnd':>5} {'method':<12} {'rc':>3} {'wall s':>7} {'sent':>5} {'fail':>4} "
+        f"{'R/rnd':>5} {'method':<17} {'rc':>3} {'wall s':>7} {'sent':>5} {'fail':>4} "
         f"{'quiet p50/p99':>15} {'during p50/p99':>16} {'rolling p50/p99':>17} {'window s':>8}"
     )
     lines = [head, "-" * len(head)]
     for r in rollouts:
         lines.append(
-            f"{f'{r.replicas}/{r.round}':>5} {r.method:<12} {r.rc:>3} {r.wall_s:>7} "
+            f"{f'{r.replicas}/{r.round}':>5} {r.method:<17} {r.rc:>3} {r.wall_s:>7} "
             f"{r.sent:>5} {r.failed:>4} "
             f"{fmt(r.quiet['p50_ms']) + '/' + fmt(r.quiet['p99_ms']):>15} "
             f"{fmt(r.during['p50_ms']) + '/' + fmt(r.during['p99_ms']):>16} "
@@ -469,11 +493,11 @@ def table(rollouts: list[Rollout], summary: dict[str, Any]) -> str:
             f"{fmt(r.rolling_window_s):>8}"
         )
     lines.append("")
-    for method in ("deploy.yml", "helm --wait"):
+    for method in METHODS:
         s = summary.get(method)
         if s:
             lines.append(
-                f"{method:<12} wall mean {s['wall_s_mean']}s median {s['wall_s_median']}s "
+                f"{method:<17} wall mean {s['wall_s_mean']}s median {s['wall_s_median']}s "
                 f"(min {s['wall_s_min']}, max {s['wall_s_max']}); {s['sent']} requests, "
                 f"{s['failed']} failed; p50/p99 ms quiet {s['quiet_p50_ms']}/{s['quiet_p99_ms']}, "
                 f"during {s['during_p50_ms']}/{s['during_p99_ms']}, "
@@ -484,11 +508,14 @@ def table(rollouts: list[Rollout], summary: dict[str, Any]) -> str:
                     else ""
                 )
             )
-    ratio = summary.get("ratio_deploy_over_helm")
-    if ratio:
-        lines.append(
-            f"ratio deploy.yml / helm --wait: mean {ratio['mean']}x, median {ratio['median']}x"
-        )
+    for key, label in (
+        ("ratio_deploy_over_helm", "deploy.yml / helm --wait"),
+        ("ratio_linear_over_helm", "deploy.yml linear / helm --wait"),
+        ("ratio_linear_over_deploy", "deploy.yml linear / deploy.yml"),
+    ):
+        ratio = summary.get(key)
+        if ratio:
+            lines.append(f"ratio {label}: mean {ratio['mean']}x, median {ratio['median']}x")
     return "\n".join(lines)
 
 
@@ -499,13 +526,13 @@ def plot(rollouts: list[Rollout], summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    methods = ("deploy.yml", "helm --wait")
-    colors = {"deploy.yml": "tab:blue", "helm --wait": "tab:orange"}
+    methods = [m for m in METHODS if any(r.method == m for r in rollouts)]
+    colors = COLORS
     rounds = sorted({r.round for r in rollouts})
-    width = 0.38
+    width = 0.8 / len(methods)
     for i, method in enumerate(methods):
         walls = {r.round: r.wall_s for r in rollouts if r.method == method}
-        xs = [x + (i - 0.5) * width for x in rounds if x in walls]
+        xs = [x + (i - (len(methods) - 1) / 2) * width for x in rounds if x in walls]
         ax1.bar(
             xs, [walls[x] for x in rounds if x in walls], width, label=method, color=colors[method]
         )
@@ -552,7 +579,8 @@ def plot_replicas(sweep: dict[str, Any], path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     counts = sweep["replicas"]
-    for method, color in (("deploy.yml", "tab:blue"), ("helm --wait", "tab:orange")):
+    for method in sweep["seconds_per_pod"]:
+        color = COLORS[method]
         xs = [n for n in counts if method in sweep["per"][str(n)]]
         ys = [sweep["per"][str(n)][method]["wall_s_median"] for n in xs]
         per_pod = sweep["seconds_per_pod"][method]["overall"]
@@ -567,7 +595,7 @@ def plot_replicas(sweep: dict[str, Any], path: Path) -> None:
         vals = [sweep["per"][str(n)].get("phases_median_s", {}).get(name, 0.0) for n in counts]
         ax2.bar([str(n) for n in counts], vals, bottom=bottom, label=name)
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-    helm = [sweep["per"][str(n)].get("helm --wait", {}).get("wall_s_median") or 0 for n in counts]
+    helm = [sweep["per"][str(n)].get(HELM, {}).get("wall_s_median") or 0 for n in counts]
     ax2.plot([str(n) for n in counts], helm, "k_", markersize=30, mew=2, label="helm --wait")
     ax2.set_xlabel("replicas")
     ax2.set_ylabel("seconds (median)")
@@ -600,6 +628,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=REPO / "reports/bench-rollout.json")
     parser.add_argument("--plot", type=Path, default=REPO / "reports/bench-rollout.png")
     parser.add_argument("--keep", action="store_true", help="leave the namespace for inspection")
+    parser.add_argument(
+        "--stock-ansible",
+        action="store_true",
+        help="also roll with deploy.yml on Ansible's own linear strategy (ANSIBLE_STRATEGY=linear)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 10 or not 60 <= args.budget <= 3600:
         parser.error("--rounds must be 1..10 and --budget 60..3600")
@@ -634,9 +667,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"set-up deploy failed (rc {rc})")
             longest = 60.0 + 8.0 * replicas
             for round_no in range(1, args.rounds + 1):
-                order = ["deploy.yml", "helm --wait"]
-                if round_no % 2 == 0:
-                    order.reverse()  # neither method always goes first
+                order = [DEPLOY, HELM] + ([LINEAR] if args.stock_ansible else [])
+                # Neither method always goes first: each round starts one further on.
+                shift = (round_no - 1) % len(order)
+                order = order[shift:] + order[:shift]
                 for method in order:
                     if (
                         time.monotonic() - began + longest + args.quiet_seconds + TAIL_S
@@ -650,9 +684,9 @@ def main(argv: list[str] | None = None) -> int:
                     def action(
                         m: str = method, g: str = greeting, n: int = replicas
                     ) -> tuple[int, str]:
-                        if m == "deploy.yml":
-                            return run_deploy(args.version, g, args.database, n)
-                        return run_bare_helm(g)
+                        if m == HELM:
+                            return run_bare_helm(g)
+                        return run_deploy(args.version, g, args.database, n, stock=m == LINEAR)
 
                     r = measure(replicas, round_no, method, greeting, action, args.quiet_seconds)
                     longest = max(longest, r.wall_s * 1.2)
