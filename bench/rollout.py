@@ -337,7 +337,8 @@ def measure(
             if p.get("status") in ("ok", "failed")
         },
         tasks=ran.get("tasks"),
-        tail=tail if rc != 0 else "",
+        # deploy.yml's one-screen output (its phase lines say why one was slow), any failure.
+        tail=tail if rc != 0 or method != HELM else "",
     )
 
 
