@@ -222,6 +222,56 @@ def test_rollout_that_cannot_start_is_rolled_back_fast(shop: Target) -> None:
     assert set(shop.pod_versions().values()) == {"0.0.2"}
 
 
+def phase_seconds(output: str, phase: str) -> float:
+    found = re.search(rf" [✓✗] {phase} +([0-9.]+)s", output)
+    assert found, output[-3000:]
+    return float(found.group(1))
+
+
+def test_a_release_that_never_becomes_ready_is_stopped_at_its_timeout(shop: Target) -> None:
+    """Pods that run but never turn ready (a readiness path that answers 404) are no fast
+    failure: the waits end on their timeouts. The timeouts are times, not counts of polls:
+    each poll is an API read on top of its delay, so counted polls overran the bound
+    asserted here (the preview took 16.5 s for 10 s at 0.1 s polls; at 0.05 s, worse)."""
+    # A plain N too: it must reach helm as a string (tests/chart/test_values_to_helm.py).
+    never_ready = {"probes": {"readiness": {"path": "/never-ready"}}, "app": {"greeting": "N"}}
+    fast_polls = ("-e", "zdk_migrations=false", "-e", "verify_poll_seconds=0.05")
+    revision = shop.revision()
+
+    # The preview pod: stopped before the release, nothing released.
+    refused = shop.deploy(
+        "0.0.2", *fast_polls, "-e", "verify_check_pod_timeout_seconds=10",
+        values=never_ready, output="compact",
+    )  # fmt: skip
+    assert refused.returncode != 0
+    last = refused.stdout.strip().splitlines()[-1]
+    never = (
+        r"FAILED: 0\.0\.2 \(preview, not released\) "
+        r"did not become ready: Running, not ready after 10s"
+    )
+    assert re.match(never, last), last
+    preview = phase_seconds(refused.stdout, "preview")
+    assert 10 <= preview < 16, f"the preview wait of 10s took {preview}s"
+    assert shop.revision() == revision
+
+    # The release itself (no preview): the rollout wait ends at its timeout, then the rollback.
+    failed = shop.deploy(
+        "0.0.2", *fast_polls, "-e", "zdk_preview=false", "-e", "verify_timeout_seconds=10",
+        values=never_ready, output="compact",
+    )  # fmt: skip
+    assert failed.returncode != 0
+    last = failed.stdout.strip().splitlines()[-1]
+    timed_out = r"FAILED: .*rollout not complete after 10s: .*; rolled back to revision"
+    assert re.match(timed_out, last), last
+    verify = phase_seconds(failed.stdout, "verify")
+    assert 10 <= verify < 16, f"the rollout wait of 10s took {verify}s"
+    assert shop.revision() == revision + 2  # the release that never became ready + the rollback
+    assert shop.verdict(revision + 1) == "failed"
+    assert shop.verdict(revision + 2) == "verified"
+    assert set(shop.pod_versions().values()) == {"0.0.2"}
+    shop.wait_lock_free()
+
+
 def test_release_that_crashes_at_start_up_is_rolled_back_under_load(
     shop: Target, tmp_path: Path
 ) -> None:
