@@ -54,3 +54,34 @@ def test_the_stock_strategy_still_deploys_the_same_playbooks(run_playbook: RunAn
     assert result.returncode != 0
     last = result.stdout.splitlines()[-1]
     assert last.startswith('FAILED: invalid version "v1.2.3"'), result.stdout
+
+
+def _forks(module_path: str, wrap_async: bool = False, isolation: str = "") -> bool:
+    """Whether Mitogen (as zdk_linear.py sets it up) forks a child for one module call."""
+    code = (
+        "import importlib.util, types\n"
+        + f"spec = importlib.util.spec_from_file_location('zdk_linear', {str(STRATEGY)!r})\n"
+        + "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        + "import ansible_mitogen.planner as planner\n"
+        + "plan = planner.NewStylePlanner.__new__(planner.NewStylePlanner)\n"
+        + f"task_vars = {{'mitogen_task_isolation': {isolation!r}}} if {isolation!r} else {{}}\n"
+        + "plan._inv = types.SimpleNamespace(\n"
+        + f"    module_path={module_path!r}, module_name='m', wrap_async={wrap_async!r},\n"
+        + "    task_vars=task_vars)\n"
+        + "plan.get_module_map = lambda: {'custom': ['ansible.module_utils.zdk_kube']}\n"
+        + "print(plan.should_fork())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip() == "True"
+
+
+def test_the_kits_modules_run_in_the_warm_interpreter() -> None:
+    """Mitogen forks a clean child for every module with custom module_utils (the kit's
+    all import zdk_kube), which imports the kubernetes client again: 0.5 s a call."""
+    kit_module = str(REPO / "plugins" / "modules" / "zdk_ledger.py")
+    assert not _forks(kit_module)
+    # The lock's renewer is an async task: it must outlive the call, so it still forks.
+    assert _forks(kit_module, wrap_async=True)
+    assert _forks(kit_module, isolation="fork")
+    # Anyone else's module with custom module_utils keeps Mitogen's own rule.
+    assert _forks("/elsewhere/library/their_module.py")
