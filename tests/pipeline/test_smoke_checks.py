@@ -4,6 +4,7 @@ tests/e2e/test_checks.py."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -194,3 +195,10 @@ def test_the_preview_pod_reads_its_own_copies_of_the_rendered_config_and_secrets
     assert deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"][0] == {
         "configMapRef": {"name": "shop-env"}
     }
+    # helm's output as text (what deploy.yml passes) gives the same pod and objects; an
+    # empty document (helm's `---` between templates) is no object.
+    as_text = "---\n" + "\n---\n".join(json.dumps(doc) for doc in manifest) + "\n---\n"
+    assert (
+        check_pod.check_pod_env(check_pod.check_pod(deployment, "shop-preview", "preview"), as_text)
+        == made
+    )
