@@ -526,7 +526,8 @@ def table(rollouts: list[Rollout], summary: dict[str, Any]) -> str:
         ("ratio_linear_over_deploy", "deploy.yml linear / deploy.yml"),
     ):
         ratio = summary.get(key)
-        if ratio:
+        # Pooled over several replica counts a ratio means little: the sweep table has them.
+        if ratio and len({r.replicas for r in rollouts}) == 1:
             lines.append(f"ratio {label}: mean {ratio['mean']}x, median {ratio['median']}x")
     return "\n".join(lines)
 
@@ -540,17 +541,22 @@ def plot(rollouts: list[Rollout], summary: dict[str, Any], path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     methods = [m for m in METHODS if any(r.method == m for r in rollouts)]
     colors = COLORS
-    rounds = sorted({r.round for r in rollouts})
+    # One bar group per (replica count, round): a sweep's counts are not pooled.
+    slots = sorted({(r.replicas, r.round) for r in rollouts})
+    single_count = len({n for n, _ in slots}) == 1
     width = 0.8 / len(methods)
     for i, method in enumerate(methods):
-        walls = {r.round: r.wall_s for r in rollouts if r.method == method}
-        xs = [x + (i - (len(methods) - 1) / 2) * width for x in rounds if x in walls]
-        ax1.bar(
-            xs, [walls[x] for x in rounds if x in walls], width, label=method, color=colors[method]
-        )
-    ax1.set_xticks(rounds, [f"round {x}" for x in rounds])
+        walls = {(r.replicas, r.round): r.wall_s for r in rollouts if r.method == method}
+        xs = [x + (i - (len(methods) - 1) / 2) * width for x, k in enumerate(slots) if k in walls]
+        ys = [walls[k] for k in slots if k in walls]
+        ax1.bar(xs, ys, width, label=method, color=colors[method])
+    ax1.set_xticks(
+        range(len(slots)),
+        [f"round {k}" if single_count else f"{n} pods, r{k}" for n, k in slots],
+        rotation=0 if single_count else 45,
+    )
     ax1.set_ylabel("wall time of the rollout (s)")
-    ratio = summary.get("ratio_deploy_over_helm", {}).get("mean")
+    ratio = summary.get("ratio_deploy_over_helm", {}).get("mean") if single_count else None
     ax1.set_title(f"wall time (deploy / helm = {ratio}x)" if ratio else "wall time")
     ax1.legend()
 
