@@ -7,10 +7,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import yaml
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 CHECK_LABEL = "fastapi-zdk.io/check"
 
 
@@ -92,7 +88,7 @@ def _ref_holders(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
     return found
 
 
-def check_pod_env(pod: dict[str, Any], manifest: str | list[dict[str, Any]]) -> dict[str, Any]:
+def check_pod_env(pod: dict[str, Any], manifest: list[dict[str, Any]]) -> dict[str, Any]:
     """The check pod with its own copies of the ConfigMaps and Secrets that this release
     renders and the pod reads (configEnv, secretEnv, ...): {"pod": ..., "objects": [...]}.
 
@@ -100,9 +96,6 @@ def check_pod_env(pod: dict[str, Any], manifest: str | list[dict[str, Any]]) -> 
     serving version's values, or do not exist yet on a first install. The copies are named
     `<pod>-<name>` and labelled like the pod; objects the chart does not render (an
     existing database Secret) are read as they are."""
-    if isinstance(manifest, str):
-        # helm's output as it is: parsed here in one step, not by a from_yaml_all template.
-        manifest = list(yaml.load_all(manifest, Loader=_LOADER))
     pod = copy.deepcopy(pod)
     name = pod["metadata"]["name"]
     rendered = {

@@ -14,9 +14,15 @@ VERSION_PATH_ANNOTATION = "fastapi-zdk.io/version-path"
 DEFAULT_VERSION_PATH = "/health"
 
 
-def _documents(manifest: Any) -> list[dict[str, Any]]:
+# libyaml when PyYAML has it: a release's manifest is parsed on every verify and status.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def manifest_objects(manifest: Any) -> list[dict[str, Any]]:
+    """The objects of a rendered manifest: helm's text (YAML documents) parsed, or a list
+    of objects as it is. Empty documents (helm's `---` between templates) are dropped."""
     if isinstance(manifest, str):
-        return [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)]
+        return [d for d in yaml.load_all(manifest, Loader=_LOADER) if isinstance(d, dict)]
     return [d for d in manifest or [] if isinstance(d, dict)]
 
 
@@ -43,7 +49,7 @@ def workload(manifest: Any, port_name: str = "http") -> dict[str, Any]:
      "version_path": path whose JSON names the version}
 
     Raises ValueError when the manifest holds no Deployment, or several."""
-    docs = _documents(manifest)
+    docs = manifest_objects(manifest)
     deployments = [d for d in docs if d.get("kind") == "Deployment"]
     if len(deployments) != 1:
         found = ", ".join(d.get("metadata", {}).get("name", "?") for d in deployments) or "none"
@@ -73,4 +79,4 @@ def workload(manifest: Any, port_name: str = "http") -> dict[str, Any]:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"zdk_workload": workload}
+        return {"zdk_workload": workload, "zdk_manifest_objects": manifest_objects}

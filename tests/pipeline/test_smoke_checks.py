@@ -13,6 +13,7 @@ from .conftest import load_plugin
 
 smoke = load_plugin("module_utils/zdk_smoke.py")
 check_pod = load_plugin("filter/check_pod.py")
+workload = load_plugin("filter/workload.py")
 
 EXPOSITION = """\
 # HELP http_requests_total HTTP requests answered, by status code
@@ -195,10 +196,12 @@ def test_the_preview_pod_reads_its_own_copies_of_the_rendered_config_and_secrets
     assert deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"][0] == {
         "configMapRef": {"name": "shop-env"}
     }
-    # helm's output as text (what deploy.yml passes) gives the same pod and objects; an
-    # empty document (helm's `---` between templates) is no object.
+    # helm's output as text, parsed by the kit's one parser as deploy.yml does, gives the
+    # same pod and objects; an empty document (helm's `---` between templates) is no object.
     as_text = "---\n" + "\n---\n".join(json.dumps(doc) for doc in manifest) + "\n---\n"
+    parsed = workload.manifest_objects(as_text)
+    assert parsed == manifest
     assert (
-        check_pod.check_pod_env(check_pod.check_pod(deployment, "shop-preview", "preview"), as_text)
+        check_pod.check_pod_env(check_pod.check_pod(deployment, "shop-preview", "preview"), parsed)
         == made
     )
