@@ -6,16 +6,53 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 RunAnsible = Callable[..., subprocess.CompletedProcess[str]]
+
+# Every file of tasks the kit runs: the playbooks, their task files and the roles'.
+TASK_FILES = sorted(
+    [
+        *REPO.glob("playbooks/*.yml"),
+        *REPO.glob("playbooks/tasks/*.yml"),
+        *REPO.glob("roles/*/tasks/*.yml"),
+    ]
+)
+BLOCK_KEYS = ("block", "rescue", "always")
+PLAY_KEYS = ("pre_tasks", "tasks", "post_tasks", "handlers")
+
+
+def tasks_of(items: Any) -> Iterator[dict[str, Any]]:
+    """Every task of a task list, the tasks inside blocks included (not the blocks)."""
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        if any(key in item for key in BLOCK_KEYS):
+            for key in BLOCK_KEYS:
+                yield from tasks_of(item.get(key))
+        else:
+            yield item
+
+
+def all_tasks(path: Path) -> Iterator[dict[str, Any]]:
+    """Every task of a playbook (its plays' task lists) or of a task file."""
+    content = yaml.safe_load(path.read_text()) or []
+    is_playbook = path.parent.name == "playbooks"
+    for item in content:
+        if is_playbook and isinstance(item, dict) and "hosts" in item:
+            for key in PLAY_KEYS:
+                yield from tasks_of(item.get(key))
+        else:
+            yield from tasks_of([item])
 
 
 def load_plugin(relative: str) -> ModuleType:

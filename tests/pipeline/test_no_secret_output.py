@@ -44,14 +44,13 @@ safe message (e.g. playbooks/deploy.yml "Render the chart with the inventory val
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import REPO
+from .conftest import REPO, TASK_FILES, all_tasks
 
 # Variables that hold chart values, rendered manifests, objects carrying chart values (pod
 # templates with env), Secret contents or kubeconfig tokens.
@@ -68,7 +67,7 @@ SENSITIVE = {
     # rendered manifests (helm template / dry run / status: values and manifest)
     "zdk_template",
     "zdk_release_render",
-    "zdk_new_deployment",
+    "zdk_new_objects",
     "release_current",
     "release_manifest",
     "__release_status",
@@ -114,13 +113,6 @@ SAFE_USES = [
     r"\brelease_current\.manifest\s*\|\s*zdk_workload\b",
 ]
 
-TASK_FILES = sorted(
-    [
-        *REPO.glob("playbooks/*.yml"),
-        *REPO.glob("playbooks/tasks/*.yml"),
-        *REPO.glob("roles/*/tasks/*.yml"),
-    ]
-)
 MODULES = {
     "set_fact": "set_fact",
     "command": "command",
@@ -130,9 +122,7 @@ MODULES = {
     "copy": "copy",
     "template": "template",
 }
-BLOCK_KEYS = ("block", "rescue", "always")
 CONDITIONS = ("name", "when", "changed_when", "failed_when", "until")
-PLAY_KEYS = ("pre_tasks", "tasks", "post_tasks", "handlers")
 POD_KINDS = {"Pod", "Job", "Deployment", "ReplicaSet"}
 DATA_KINDS = {"Secret", "ConfigMap"}
 ARGV_PASSWORD = re.compile(
@@ -144,29 +134,6 @@ TEMPLATE_SECRET = re.compile(r"client-key-data|\btoken:|password", re.IGNORECASE
 MESSAGE_MODULES = ("debug", "fail", "assert")
 MESSAGE_KEYS = ("msg", "var", "fail_msg", "success_msg")
 JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
-
-
-def tasks_of(items: Any) -> Iterator[dict[str, Any]]:
-    """Every task of a task list, the tasks inside blocks included (not the blocks)."""
-    for item in items or []:
-        if not isinstance(item, dict):
-            continue
-        if any(key in item for key in BLOCK_KEYS):
-            for key in BLOCK_KEYS:
-                yield from tasks_of(item.get(key))
-        else:
-            yield item
-
-
-def all_tasks(path: Path) -> Iterator[dict[str, Any]]:
-    content = yaml.safe_load(path.read_text()) or []
-    is_playbook = path.parent.name == "playbooks"
-    for item in content:
-        if is_playbook and isinstance(item, dict) and "hosts" in item:
-            for key in PLAY_KEYS:
-                yield from tasks_of(item.get(key))
-        else:
-            yield from tasks_of([item])
 
 
 def module_of(task: dict[str, Any]) -> tuple[str, Any] | None:
