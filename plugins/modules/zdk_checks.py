@@ -10,6 +10,11 @@ description:
   - C(state=smoked) sends each request of I(checks) to each pod of I(pods) through the API
     server's pod proxy (the pods need not be behind a Service) and fails on the first answer
     that is not the expected status, naming the pod, the request and the status.
+  - C(state=versions) asks each pod of I(pods) for the JSON at I(path) and returns
+    I(versions), each pod's C(version) field, or why there is none (C(unreachable),
+    C(HTTP 404), C(not JSON), C(no version)). A pod is asked again for up to
+    I(unreachable_seconds) while it does not answer 200.
+  - Pods are asked concurrently, by one client: one task, however many replicas.
   - C(state=analysed) watches the pods of I(pods)' ReplicaSet (same C(pod-template-hash),
     found through I(selector)) for I(seconds) and fails at once on a container restart
     (with its reason, e.g. OOMKilled), a failed pod, a pod that was ready and is not, or a
@@ -18,11 +23,12 @@ description:
     are smoke-checked once ready and judged like the others; pods being deleted are not
     failures.
 options:
-  state: {type: str, required: true, choices: [smoked, analysed]}
+  state: {type: str, required: true, choices: [smoked, versions, analysed]}
   namespace: {type: str, required: true}
   port: {type: int, required: true}
   pods: {type: list, elements: str, required: true}
   checks: {type: list, elements: dict, default: []}
+  path: {type: str, default: /health}
   selector: {type: str, default: ""}
   seconds: {type: float, default: 30}
   poll_seconds: {type: float, default: 2}
@@ -38,7 +44,9 @@ author: fastapi-zdk
 
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.zdk_kube import KUBE_ARGS, api_client, api_reason
@@ -57,6 +65,18 @@ from ansible.module_utils.zdk_smoke import (
 )
 
 TEMPLATE_HASH = "pod-template-hash"
+# Requests in flight at once: the API server proxies each; 20 replicas take two rounds.
+MAX_CONCURRENT = 10
+
+T = TypeVar("T")
+
+
+def each_pod(pods: list[str], ask: Callable[[str], T]) -> list[T]:
+    """ask(pod) for every pod, concurrently; the answers in the pods' order."""
+    if len(pods) <= 1:
+        return [ask(pod) for pod in pods]
+    with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT, len(pods))) as pool:
+        return list(pool.map(ask, pods))
 
 
 class Checker:
@@ -95,6 +115,26 @@ class Checker:
                 why = f"answered {answer.status}, expected {expected} ({answer.short_body()})"
                 return f"{failed} {why}", answers
         return "", answers
+
+    def version(self, pod: str) -> str:
+        """The version the pod reports at `path`, or why it reports none."""
+        deadline = time.monotonic() + self.params["unreachable_seconds"]
+        while True:
+            answer = proxy_request(
+                self.api, self.namespace, pod, self.port, "GET", self.params["path"], timeout=5
+            )
+            if answer.status == 200 or time.monotonic() >= deadline:
+                break
+            time.sleep(1)
+        if not answer.reached:
+            return "unreachable"
+        if answer.status != 200:
+            return f"HTTP {answer.status}"
+        try:
+            version = json.loads(answer.body).get("version")
+        except (ValueError, AttributeError):
+            return "not JSON"
+        return "no version" if version is None else str(version)
 
     def pod_objects(self, selector: str) -> list[dict[str, Any]]:
         status, data = raw_call(
@@ -191,11 +231,16 @@ class Checker:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "state": {"type": "str", "required": True, "choices": ["smoked", "analysed"]},
+            "state": {
+                "type": "str",
+                "required": True,
+                "choices": ["smoked", "versions", "analysed"],
+            },
             "namespace": {"type": "str", "required": True},
             "port": {"type": "int", "required": True},
             "pods": {"type": "list", "elements": "str", "required": True},
             "checks": {"type": "list", "elements": "dict", "default": []},
+            "path": {"type": "str", "default": "/health"},
             "selector": {"type": "str", "default": ""},
             "seconds": {"type": "float", "default": 30},
             "poll_seconds": {"type": "float", "default": 2},
@@ -214,10 +259,14 @@ def main() -> None:
             module.fail_json(msg=f"invalid smoke check: {problem}")
     try:
         checker = Checker(module)
+        pods: list[str] = module.params["pods"]
+        if module.params["state"] == "versions":
+            versions = dict(zip(pods, each_pod(pods, checker.version), strict=True))
+            module.exit_json(changed=False, versions=versions)
         if module.params["state"] == "smoked":
             results: list[dict[str, Any]] = []
-            for pod in module.params["pods"]:
-                failure, answers = checker.smoke(pod)
+            # The first failure in the pods' order is the one reported.
+            for failure, answers in each_pod(pods, checker.smoke):
                 results.extend(answers)
                 if failure:
                     module.fail_json(msg=failure, answers=results)

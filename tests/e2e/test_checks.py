@@ -9,7 +9,9 @@ and is judged by the checks."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +20,12 @@ from typing import Any
 import pytest
 
 from .conftest import (
+    BIN,
     DB_PREFIX,
+    REPO,
     Cluster,
     Target,
+    ansible_env,
     assert_no_failed_requests,
     broken_copy,
     describe,
@@ -100,6 +105,47 @@ def test_a_deploy_reports_its_smoke_checks_and_analysis(checks: Target) -> None:
     analysis = r"analysis [0-9.]+s on 2 pods: \d+ requests, 0 5xx, 0 restarts"
     assert re.search(analysis, out), out[-3000:]
     assert database_revision() == "0003"
+
+
+def ask_versions(target: Target, pods: list[str], path: str) -> dict[str, str]:
+    """verify's and status's version query (zdk_checks state=versions), run on its own as
+    the deployer: {pod: version or why none}."""
+    arguments = {
+        "state": "versions",
+        "namespace": target.namespace,
+        "port": 8000,
+        "path": path,
+        "pods": pods,
+        "unreachable_seconds": 0,
+        "kubeconfig": str(target.kubeconfig),
+    }
+    run = subprocess.run(
+        [str(BIN / "ansible"), "localhost", "-m", "zdk_checks", "-a", json.dumps(arguments)],
+        cwd=REPO,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return dict(json.loads(run.stdout.split("=>", 1)[1])["versions"])
+
+
+def test_the_version_query_asks_every_pod_in_one_call(checks: Target) -> None:
+    """Each pod's own answer, in the pods' order, and why there is none when there is none
+    (checked against kubectl's reading of each pod)."""
+    serving = checks.pod_versions()
+    pods = sorted(serving)
+    assert len(pods) == 2, serving
+    assert ask_versions(checks, pods, "/health") == serving == dict.fromkeys(pods, "0.0.1")
+    gone = "fastapi-app-no-such-pod"
+    assert ask_versions(checks, [*pods, gone], "/no-such-path") == {
+        **dict.fromkeys(pods, "HTTP 404"),
+        gone: "HTTP 404",
+    }
+    # /endpoint answers JSON without a version field.
+    assert ask_versions(checks, pods[:1], "/endpoint") == {pods[0]: "no version"}
 
 
 def test_a_build_whose_endpoint_raises_never_takes_traffic(checks: Target, tmp_path: Path) -> None:
