@@ -22,7 +22,8 @@ def manifest_objects(manifest: Any) -> list[dict[str, Any]]:
     """The objects of a rendered manifest: helm's text (YAML documents) parsed, or a list
     of objects as it is. Empty documents (helm's `---` between templates) are dropped."""
     if isinstance(manifest, str):
-        return [d for d in yaml.load_all(manifest, Loader=_LOADER) if isinstance(d, dict)]
+        # str(): libyaml takes only an exact str, and Ansible hands filters a subclass of it.
+        return [d for d in yaml.load_all(str(manifest), Loader=_LOADER) if isinstance(d, dict)]
     return [d for d in manifest or [] if isinstance(d, dict)]
 
 

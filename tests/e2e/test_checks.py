@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from .conftest import (
     BIN,
@@ -129,7 +130,8 @@ def ask_versions(target: Target, pods: list[str], path: str) -> dict[str, str]:
         check=False,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    return dict(json.loads(run.stdout.split("=>", 1)[1])["versions"])
+    # ansible.cfg prints results as YAML.
+    return dict(yaml.safe_load(run.stdout.split("=>", 1)[1])["versions"])
 
 
 def test_the_version_query_asks_every_pod_in_one_call(checks: Target) -> None:
@@ -248,6 +250,32 @@ def test_a_migration_that_renames_a_column_in_use_is_refused_before_the_schema_c
     assert items_status(checks) == 200
     leftovers = psql("SELECT datname FROM pg_database WHERE datname LIKE 'zdk_n1_%'")
     assert leftovers.strip() == "", f"scratch database left behind: {leftovers}"
+
+
+def test_a_release_the_api_server_refuses_stops_before_the_migrations(
+    checks: Target, tmp_path: Path
+) -> None:
+    """helm accepts an annotation key Kubernetes does not (its --dry-run=server validates
+    nothing); the kit's server-side apply dry run, made before the migrations, has the API
+    server refuse it: the schema and the release stay as they were."""
+    additive = broken_copy(tmp_path, ADD, where="alembic/versions/0004_items_note.py")
+    revision = checks.revision()
+    refused = checks.deploy(
+        "0.0.4-refused",
+        "-e",
+        f"zdk_app_dir={additive}",
+        values={"podAnnotations": {"not a valid key!": "x"}},
+    )
+    out = flat(refused.stdout)
+    assert refused.returncode != 0
+    assert re.search(
+        r"release: the API server refuses the release: .*Invalid value: \"not a valid key!\"", out
+    ), out[-3000:]
+    assert "Apply the migration Job" not in refused.stdout
+    assert database_revision() == "0003"
+    assert checks.revision() == revision
+    assert set(checks.pod_versions().values()) == {"0.0.1"}
+    checks.wait_lock_free()
 
 
 def test_an_additive_migration_passes_the_n1_check_and_deploys(

@@ -164,6 +164,8 @@ def test_redeploy_of_the_same_version_changes_nothing(shop: Target) -> None:
     again = shop.deploy("0.0.2", values=UNIVERSE)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "unchanged at revision" in again.stdout
+    # Exactly this release serves and was verified: no preview pod of it.
+    assert "Start, smoke-check and delete the preview pod" not in again.stdout
     assert shop.revision() == before_revision
     assert shop.pod_versions() == before_pods
 

@@ -66,7 +66,6 @@ SENSITIVE = {
     "migrate_values",
     # rendered manifests (helm template / dry run / status: values and manifest)
     "zdk_template",
-    "zdk_release_render",
     "zdk_new_objects",
     "release_current",
     "release_manifest",

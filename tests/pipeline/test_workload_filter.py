@@ -10,7 +10,9 @@ import pytest
 
 from .conftest import REPO, load_plugin
 
-workload = load_plugin("filter/workload.py").workload
+_plugin = load_plugin("filter/workload.py")
+workload = _plugin.workload
+manifest_objects = _plugin.manifest_objects
 HELM = Path.home() / ".cache/fastapi-zdk/tools/bin/helm"
 
 
@@ -53,3 +55,13 @@ def test_port_and_version_path_follow_the_values() -> None:
     found = workload(render("api", "containerPort=8080", "health.versionPath=/status"))
     assert (found["port"], found["version_path"]) == (8080, "/status")
     assert workload(render("api"))["version_path"] == "/health"
+
+
+def test_manifest_objects_of_a_string_ansible_hands_a_filter() -> None:
+    """Ansible passes a str subclass (a tagged string); libyaml takes only an exact str."""
+
+    class Tagged(str):
+        pass
+
+    text = Tagged("---\nkind: ConfigMap\nmetadata: {name: a}\n---\n")
+    assert manifest_objects(text) == [{"kind": "ConfigMap", "metadata": {"name": "a"}}]
