@@ -13,6 +13,7 @@ explicitly (docs/runbooks/deploy.md).
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,17 @@ def _run_kit_modules_in_process(planner: Any) -> None:
     planner.NewStylePlanner.should_fork = kit_modules_in_process
 
 
+class FrozenHeapMixin:
+    """Every task runs in a worker forked from the controller, which inherits its whole
+    heap; each full garbage collection in a worker walks all of it again (~70 ms, about a
+    dozen per deploy). Frozen before the fork, the inherited objects are left out of the
+    workers' collections (gc.freeze, as CPython's docs advise for pre-fork servers)."""
+
+    def _queue_task(self, *args: Any, **kwargs: Any) -> Any:
+        gc.freeze()
+        return super()._queue_task(*args, **kwargs)  # type: ignore[misc]
+
+
 def _strategy() -> type:
     try:
         import ansible_mitogen.loaders  # type: ignore[import-untyped]
@@ -60,10 +72,12 @@ def _strategy() -> type:
     except ImportError:
         from ansible.plugins.strategy.linear import StrategyModule as Linear
 
-        return Linear  # type: ignore[no-any-return]
+        return type("StrategyModule", (FrozenHeapMixin, Linear), {})
     _run_kit_modules_in_process(ansible_mitogen.planner)
     linear = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
-    return type("StrategyModule", (ansible_mitogen.strategy.StrategyMixin, linear), {})
+    return type(
+        "StrategyModule", (FrozenHeapMixin, ansible_mitogen.strategy.StrategyMixin, linear), {}
+    )
 
 
 StrategyModule = _strategy()

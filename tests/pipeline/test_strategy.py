@@ -3,11 +3,12 @@ package is installed, stock `linear` without it, and no deprecation beyond its o
 
 from __future__ import annotations
 
+import gc
 import re
 import subprocess
 import sys
 
-from .conftest import REPO, RunAnsible
+from .conftest import REPO, RunAnsible, load_plugin
 
 STRATEGY = REPO / "plugins" / "strategy" / "zdk_linear.py"
 
@@ -19,7 +20,7 @@ def _strategy_class(hide_mitogen: bool) -> str:
         + "import importlib.util\n"
         + f"spec = importlib.util.spec_from_file_location('zdk_linear', {str(STRATEGY)!r})\n"
         + "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-        + "print(*[c.__module__ for c in module.StrategyModule.__mro__[:3]])\n"
+        + "print(*[c.__module__ for c in module.StrategyModule.__mro__])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip()
@@ -30,7 +31,29 @@ def test_mitogen_runs_the_modules_when_installed() -> None:
 
 
 def test_without_mitogen_it_is_stock_linear() -> None:
-    assert _strategy_class(hide_mitogen=True).split()[0] == "ansible.plugins.strategy.linear"
+    classes = _strategy_class(hide_mitogen=True).split()
+    assert "ansible.plugins.strategy.linear" in classes
+    assert not any(c.startswith("ansible_mitogen") for c in classes)
+
+
+def test_the_controller_heap_is_frozen_before_each_worker_fork() -> None:
+    """A worker's full collections then skip what it inherited (FrozenHeapMixin)."""
+    strategy = load_plugin("strategy/zdk_linear.py")
+
+    class Linear:
+        def _queue_task(self, *args: object) -> int:
+            return gc.get_freeze_count()
+
+    frozen_heap: type = strategy.FrozenHeapMixin
+    Strategy = type("Strategy", (frozen_heap, Linear), {})
+
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        assert Strategy()._queue_task("host", "task", {}, None) > 0
+    finally:
+        gc.unfreeze()
+    assert strategy.FrozenHeapMixin in strategy.StrategyModule.__mro__
 
 
 def test_no_deprecation_but_the_strategys(run_playbook: RunAnsible) -> None:
