@@ -45,7 +45,7 @@ def helm_stdin_tasks() -> list[tuple[str, dict[str, Any]]]:
 
 def test_every_helm_call_gets_its_values_as_json() -> None:
     calls = helm_stdin_tasks()
-    assert len(calls) >= 5, calls  # preflight, release render, dry run, upgrade, migration Job
+    assert len(calls) >= 4, calls  # preflight render, dry run, upgrade, migration Job
     for where, command in calls:
         assert str(command.get("stdin", "")).replace(" ", "").endswith("|to_json}}"), where
 
