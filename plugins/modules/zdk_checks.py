@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.zdk_kube import KUBE_ARGS, api_client, api_reason
 from ansible.module_utils.zdk_smoke import (
+    Answer,
     PodWatch,
     Tally,
     check_problem,
@@ -93,20 +94,9 @@ class Checker:
         for check in self.params["checks"]:
             method = str(check.get("method", "GET")).upper()
             expected = int(check.get("status", 200))
-            deadline = time.monotonic() + self.params["unreachable_seconds"]
-            while True:
-                answer = proxy_request(
-                    self.api,
-                    self.namespace,
-                    pod,
-                    self.port,
-                    method,
-                    check["path"],
-                    check.get("body"),
-                )
-                if answer.reached or time.monotonic() > deadline:
-                    break
-                time.sleep(1)
+            answer = self.ask(
+                pod, method, check["path"], check.get("body"), until=lambda a: a.reached
+            )
             answers.append({"pod": pod, "request": describe_check(check), "status": answer.status})
             failed = f"smoke check failed on pod {pod}: {describe_check(check)}"
             if not answer.reached:
@@ -116,16 +106,32 @@ class Checker:
                 return f"{failed} {why}", answers
         return "", answers
 
-    def version(self, pod: str) -> str:
-        """The version the pod reports at `path`, or why it reports none."""
+    def ask(
+        self,
+        pod: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        until: Callable[[Answer], bool],
+        timeout: float = 10,
+    ) -> Answer:
+        """One request to the pod, sent again every second for up to unreachable_seconds
+        while its answer does not satisfy `until` (a pod the proxy cannot reach yet)."""
         deadline = time.monotonic() + self.params["unreachable_seconds"]
         while True:
             answer = proxy_request(
-                self.api, self.namespace, pod, self.port, "GET", self.params["path"], timeout=5
+                self.api, self.namespace, pod, self.port, method, path, body, timeout=timeout
             )
-            if answer.status == 200 or time.monotonic() >= deadline:
-                break
+            if until(answer) or time.monotonic() >= deadline:
+                return answer
             time.sleep(1)
+
+    def version(self, pod: str) -> str:
+        """The version the pod reports at `path`, or why it reports none."""
+        answer = self.ask(
+            pod, "GET", self.params["path"], until=lambda a: a.status == 200, timeout=5
+        )
         if not answer.reached:
             return "unreachable"
         if answer.status != 200:
