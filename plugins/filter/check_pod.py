@@ -4,10 +4,21 @@ scratch copy of the migrated schema (N-1 check)."""
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Mapping
 from typing import Any
 
 CHECK_LABEL = "fastapi-zdk.io/check"
+
+
+def _plain(value: Any) -> Any:
+    """A copy of `value` made of plain dicts and lists. Not copy.deepcopy: on ansible-core
+    2.19+ a filter receives lazy containers, and each of their deep copies copies the
+    templar with every variable of the play (0.1 s or more per filter call in a deploy)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def check_pod(
@@ -23,7 +34,7 @@ def check_pod(
     restarted, stopped within 2 s. With `database_secret`, every container reads
     DATABASE_URL from that Secret instead; with `image`, the first container runs it."""
     template = deployment["spec"]["template"]
-    spec = copy.deepcopy(template["spec"])
+    spec = _plain(template["spec"])
     spec["restartPolicy"] = "Never"
     spec["terminationGracePeriodSeconds"] = 2
     for container in spec.get("containers", []):
@@ -96,7 +107,7 @@ def check_pod_env(pod: dict[str, Any], manifest: list[dict[str, Any]]) -> dict[s
     serving version's values, or do not exist yet on a first install. The copies are named
     `<pod>-<name>` and labelled like the pod; objects the chart does not render (an
     existing database Secret) are read as they are."""
-    pod = copy.deepcopy(pod)
+    pod = _plain(pod)
     name = pod["metadata"]["name"]
     rendered = {
         (doc["kind"], doc["metadata"]["name"]): doc
@@ -110,7 +121,7 @@ def check_pod_env(pod: dict[str, Any], manifest: list[dict[str, Any]]) -> dict[s
             continue
         own = f"{name}-{holder[key]}"[:253].rstrip("-.")
         if (kind, own) not in copies:
-            duplicate = copy.deepcopy(original)
+            duplicate = _plain(original)
             duplicate["metadata"] = {
                 "name": own,
                 "namespace": pod["metadata"].get("namespace"),

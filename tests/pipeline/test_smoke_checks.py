@@ -205,3 +205,41 @@ def test_the_preview_pod_reads_its_own_copies_of_the_rendered_config_and_secrets
         check_pod.check_pod_env(check_pod.check_pod(deployment, "shop-preview", "preview"), parsed)
         == made
     )
+
+
+class _NoDeepCopy(dict):  # type: ignore[type-arg]
+    """Like ansible-core's lazy containers, whose deep copy copies the templar with every
+    variable of the play: the filters must copy item by item instead."""
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise AssertionError("deep-copied a filter argument")
+
+
+def _no_deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _NoDeepCopy({k: _no_deep_copy(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_no_deep_copy(v) for v in value]
+    return value
+
+
+def test_the_check_pod_filters_copy_their_arguments_without_deepcopy() -> None:
+    container = {"name": "app", "envFrom": [{"configMapRef": {"name": "shop-env"}}]}
+    deployment = {
+        "metadata": {"name": "shop", "namespace": "ns"},
+        "spec": {"template": {"metadata": {"labels": {}}, "spec": {"containers": [container]}}},
+    }
+    manifest = [{"kind": "ConfigMap", "metadata": {"name": "shop-env"}, "data": {"A": "1"}}]
+    lazy_deployment, lazy_manifest = _no_deep_copy(deployment), _no_deep_copy(manifest)
+    made = check_pod.check_pod_env(
+        check_pod.check_pod(lazy_deployment, "shop-preview", "preview"), lazy_manifest
+    )
+    assert made == check_pod.check_pod_env(
+        check_pod.check_pod(deployment, "shop-preview", "preview"), manifest
+    )
+    assert made["objects"][0]["data"] == {"A": "1"}
+    # Copies, not the arguments themselves: the arguments stay as they were.
+    made["objects"][0]["data"]["A"] = "changed"
+    made["pod"]["spec"]["containers"][0]["name"] = "changed"
+    assert lazy_manifest[0]["data"] == {"A": "1"}
+    assert lazy_deployment["spec"]["template"]["spec"]["containers"][0]["name"] == "app"
