@@ -50,41 +50,6 @@ class Answer:
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def raw_call(
-    api: Any, method: str, resource: str, query: list[tuple[str, str]] | None = None,
-    body: Any = None, timeout: float = 10,
-) -> tuple[int, bytes]:  # fmt: skip
-    """(status, body) of one API request; a non-2xx answer is an answer, not an error.
-    Both kubernetes client generations: param_serialize + call_api (v32 and later), and
-    the older call_api(resource_path, ...)."""
-    from kubernetes.client.exceptions import ApiException
-
-    headers = {"Accept": "*/*"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    try:
-        if hasattr(api, "param_serialize"):
-            verb, url, headers, payload, post = api.param_serialize(
-                method=method, resource_path=resource, query_params=query or [],
-                header_params=headers, body=body, auth_settings=["BearerToken"],
-            )  # fmt: skip
-            response = api.call_api(
-                verb, url, header_params=headers, body=payload, post_params=post,
-                _request_timeout=timeout,
-            )  # fmt: skip
-            response.read()
-            return int(response.status), bytes(response.data or b"")
-        raw = api.call_api(
-            resource, method, query_params=query or [], header_params=headers, body=body,
-            auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout,
-        )  # fmt: skip
-        raw = raw[0] if isinstance(raw, tuple) else raw
-        return int(raw.status), bytes(raw.data or b"")
-    except ApiException as error:
-        data = error.body if isinstance(error.body, bytes) else str(error.body or "").encode()
-        return int(error.status or 0), data
-
-
 def proxy_request(
     api: Any, namespace: str, pod: str, port: int, method: str, path: str,
     body: Any = None, timeout: float = 10,
@@ -93,6 +58,8 @@ def proxy_request(
     split = urlsplit(path)
     resource = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy{split.path}"
     query = parse_qsl(split.query, keep_blank_values=True)
+    from ansible.module_utils.zdk_kube import raw_call
+
     try:
         status, data = raw_call(api, method.upper(), resource, query, body, timeout)
     except Exception as error:

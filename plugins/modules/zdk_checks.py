@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.zdk_kube import KUBE_ARGS, api_client, api_reason
+from ansible.module_utils.zdk_kube import KUBE_ARGS, api_client, api_reason, raw_call
 from ansible.module_utils.zdk_smoke import (
     Answer,
     PodWatch,
@@ -61,7 +61,6 @@ from ansible.module_utils.zdk_smoke import (
     is_ready,
     pod_problem,
     proxy_request,
-    raw_call,
     request_counts,
 )
 

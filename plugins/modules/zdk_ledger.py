@@ -33,15 +33,24 @@ author: fastapi-zdk
 """
 
 import json
-from typing import Any, cast
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.zdk_kube import KUBE_ARGS, api_client, api_reason, api_status, now_micro
+from ansible.module_utils.zdk_kube import KUBE_ARGS, api_client, api_reason, now_micro, raw_call
 
 
-def entries_of(config_map: Any) -> dict[str, Any]:
+class LedgerError(Exception):
+    """A non-2xx answer of the API server, with its message as body (api_reason reads it)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+
+
+def entries_of(config_map: dict[str, Any] | None) -> dict[str, Any]:
     entries: dict[str, Any] = {}
-    for key, value in ((config_map.data if config_map else None) or {}).items():
+    for key, value in ((config_map or {}).get("data") or {}).items():
         try:
             entries[key] = json.loads(value)
         except ValueError:
@@ -68,17 +77,14 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    from kubernetes import client
-
     p = module.params
-    api = client.CoreV1Api(api_client(p["kubeconfig"], p["context"]))
+    api = api_client(p["kubeconfig"], p["context"])
+    resource = f"/api/v1/namespaces/{p['namespace']}/configmaps"
     try:
-        try:
-            current = api.read_namespaced_config_map(p["name"], p["namespace"])
-        except Exception as error:
-            if api_status(error) != 404:
-                raise
-            current = None
+        status, answer = raw_call(api, "GET", f"{resource}/{p['name']}")
+        if status not in (200, 404):
+            raise LedgerError(status, answer)
+        current = json.loads(answer) if status == 200 else None
         entries = entries_of(current)
         if p["state"] == "read" or module.check_mode:
             module.exit_json(changed=False, entries=entries)
@@ -100,6 +106,8 @@ def main() -> None:
                 data[key] = None
         if current is None:
             body = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
                 "metadata": {
                     "name": p["name"],
                     "namespace": p["namespace"],
@@ -110,20 +118,27 @@ def main() -> None:
                 },
                 "data": {k: v for k, v in data.items() if v is not None},
             }
-            try:
-                api.create_namespaced_config_map(p["namespace"], cast(Any, body))
-            except Exception as error:
-                if api_status(error) != 409:
-                    raise
-                api.patch_namespaced_config_map(p["name"], p["namespace"], {"data": data})
+            status, answer = raw_call(api, "POST", resource, body=body)
+            if status == 409:
+                status, answer = patch(api, f"{resource}/{p['name']}", data)
         else:
-            api.patch_namespaced_config_map(p["name"], p["namespace"], {"data": data})
+            status, answer = patch(api, f"{resource}/{p['name']}", data)
+        if status not in (200, 201):
+            raise LedgerError(status, answer)
         entries.update({str(p["revision"]): entry})
         module.exit_json(
             changed=True, entries={k: v for k, v in entries.items() if data.get(k, "") is not None}
         )
     except Exception as error:
         module.fail_json(msg=f"ledger {p['namespace']}/{p['name']}: {api_reason(error)}")
+
+
+def patch(api: Any, resource: str, data: dict[str, Any]) -> tuple[int, bytes]:
+    """A JSON merge patch of the ledger's keys (None deletes one)."""
+    status, answer = raw_call(
+        api, "PATCH", resource, body={"data": data}, content_type="application/merge-patch+json"
+    )
+    return int(status), bytes(answer)
 
 
 if __name__ == "__main__":
