@@ -37,15 +37,15 @@ def test_without_mitogen_it_is_stock_linear() -> None:
 
 
 def test_the_controller_heap_is_frozen_before_each_worker_fork() -> None:
-    """A worker's full collections then skip what it inherited (FrozenHeapMixin)."""
+    """A worker's full collections then skip what it inherited (PreForkMixin)."""
     strategy = load_plugin("strategy/zdk_linear.py")
 
     class Linear:
         def _queue_task(self, *args: object) -> int:
             return gc.get_freeze_count()
 
-    frozen_heap: type = strategy.FrozenHeapMixin
-    Strategy = type("Strategy", (frozen_heap, Linear), {})
+    pre_fork: type = strategy.PreForkMixin
+    Strategy = type("Strategy", (pre_fork, Linear), {})
 
     gc.unfreeze()
     try:
@@ -53,7 +53,31 @@ def test_the_controller_heap_is_frozen_before_each_worker_fork() -> None:
         assert Strategy()._queue_task("host", "task", {}, None) > 0
     finally:
         gc.unfreeze()
-    assert strategy.FrozenHeapMixin in strategy.StrategyModule.__mro__
+    assert strategy.PreForkMixin in strategy.StrategyModule.__mro__
+
+
+def test_the_filter_and_test_plugins_are_loaded_before_the_first_worker_fork() -> None:
+    """Each worker then inherits them instead of loading every plugin file again."""
+    strategy = load_plugin("strategy/zdk_linear.py")
+    from ansible.plugins.loader import filter_loader, test_loader
+
+    for loader in (filter_loader, test_loader):
+        loader._cached_non_collection_wrappers.clear()
+    loaded_in_parent = []
+
+    class Linear:
+        def _queue_task(self, *args: object) -> None:
+            loaded_in_parent.append(
+                bool(filter_loader._cached_non_collection_wrappers)
+                and bool(test_loader._cached_non_collection_wrappers)
+            )
+
+    Strategy = type("Strategy", (strategy.PreForkMixin, Linear), {})
+    try:
+        Strategy()._queue_task("host", "task", {}, None)
+    finally:
+        gc.unfreeze()
+    assert loaded_in_parent == [True]
 
 
 def test_no_deprecation_but_the_strategys(run_playbook: RunAnsible) -> None:
