@@ -274,6 +274,8 @@ class Rollout:
     # deploy.yml only: seconds per phase and the number of tasks (its output callback).
     phases: dict[str, float] = field(default_factory=dict)
     tasks: int | None = None
+    # deploy.yml only: {kind: {"count", "seconds"}} for module, controller and skipped tasks.
+    task_time: dict[str, dict[str, float]] = field(default_factory=dict)
     tail: str = field(default="", repr=False)
 
 
@@ -337,6 +339,7 @@ def measure(
             if p.get("status") in ("ok", "failed")
         },
         tasks=ran.get("tasks"),
+        task_time=dict(ran.get("task_time") or {}),
         # deploy.yml's one-screen output (its phase lines say why one was slow), any failure.
         tail=tail if rc != 0 or method != HELM else "",
     )
@@ -396,6 +399,26 @@ def phase_medians(rollouts: list[Rollout]) -> dict[str, float]:
     return {n: med(r.phases.get(n) for r in rollouts) or 0.0 for n in names}
 
 
+TASK_KINDS = {
+    "module": "module calls (helm, kubectl, the API, and the waits)",
+    "controller": "controller-only tasks (facts, checks, includes)",
+    "skipped": "skipped tasks",
+}
+
+
+def task_time_medians(rollouts: list[Rollout]) -> dict[str, dict[str, float]]:
+    """Median count and seconds of each kind of task over the rollouts: what a deploy
+    costs in module calls, and what Ansible's per-task overhead adds to them."""
+    return {
+        kind: {
+            "count": round(med(r.task_time.get(kind, {}).get("count") for r in rollouts) or 0),
+            "seconds": med(r.task_time.get(kind, {}).get("seconds") for r in rollouts) or 0.0,
+        }
+        for kind in TASK_KINDS
+        if any(kind in r.task_time for r in rollouts)
+    }
+
+
 def slope(points: list[tuple[int, float]]) -> float | None:
     """Least-squares seconds per added pod over (replicas, median wall s)."""
     if len(points) < 2:
@@ -417,6 +440,7 @@ def by_replicas(rollouts: list[Rollout]) -> dict[str, Any]:
         deploys = [r for r in rs if r.method == DEPLOY and r.rc == 0]
         summary["phases_median_s"] = phase_medians(deploys)
         summary["tasks_median"] = med(r.tasks for r in deploys)
+        summary["task_time_median"] = task_time_medians(deploys)
         stock = [r for r in rs if r.method == LINEAR and r.rc == 0]
         if stock:
             summary["phases_median_s_linear"] = phase_medians(stock)
@@ -482,6 +506,13 @@ def replicas_table(sweep: dict[str, Any]) -> str:
             lines.append(f"    {name:<11} {secs:>6.1f}s {share:>5}{linear}")
         helm_wall = s.get(HELM, {}).get("wall_s_median")
         lines.append(f"    {'helm --wait':<11} {fmt(helm_wall):>6}s (whole)")
+        kinds = s.get("task_time_median", {})
+        if kinds:
+            lines.append("    by kind of task (median s and count):")
+            for kind, what in TASK_KINDS.items():
+                if kind in kinds:
+                    count, secs = kinds[kind]["count"], kinds[kind]["seconds"]
+                    lines.append(f"      {secs:5.1f}s in {fmt(count):>4} {what}")
     return "\n".join(lines)
 
 

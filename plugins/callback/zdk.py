@@ -13,7 +13,9 @@ A retried task whose result carries `rollout` (the zdk_rollout module) draws the
 rollout line: in place on a terminal, every ZDK_PROGRESS_SECONDS (default 15) otherwise.
 
 ZDK_PHASES_JSON=path writes each phase's duration and outcome there (the benchmark's
-per-phase table)."""
+per-phase table), and where the run's time went by kind of task: module calls (helm,
+kubectl and the API: the work itself), tasks that ran on the controller alone (facts,
+checks, includes: Ansible's cost per task) and skipped tasks."""
 
 from __future__ import annotations
 
@@ -51,6 +53,16 @@ PHASE_RUNBOOKS = {
     "rollback": "docs/runbooks/rollback.md",
 }
 LIVE_TICK_SECONDS = 1.0
+# Actions that run on the controller alone: their time is Ansible's cost per task.
+CONTROLLER_ACTIONS = frozenset(
+    f"{prefix}{name}"
+    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
+    for name in (
+        "set_fact", "fail", "assert", "debug", "include_tasks", "import_tasks",
+        "include_role", "import_role", "include_vars", "validate_argument_spec", "meta",
+        "set_stats", "pause",
+    )
+)  # fmt: skip
 
 
 def _result_of(result: Any) -> dict[str, Any]:
@@ -116,6 +128,24 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]
         self._ticker: threading.Thread | None = None
         self._progress_every = float(os.environ.get("ZDK_PROGRESS_SECONDS", "15") or 15)
         self._last_progress = 0.0
+        # Time by kind of task (module, controller, skipped): {"count": n, "seconds": s}.
+        self._task_time: dict[str, dict[str, float]] = {}
+        self._timed_kind = ""
+        self._timed_since = 0.0
+
+    def _time_task(self, task: Any | None) -> None:
+        """Close the running task's time (its results came before the next task starts)
+        and open the next one's."""
+        now = time.monotonic()
+        if self._timed_kind:
+            bucket = self._task_time.setdefault(self._timed_kind, {"count": 0, "seconds": 0.0})
+            bucket["count"] += 1
+            bucket["seconds"] = round(bucket["seconds"] + now - self._timed_since, 3)
+        self._timed_kind = ""
+        if task is not None:
+            action = str(getattr(task, "action", "") or "")
+            self._timed_kind = "controller" if action in CONTROLLER_ACTIONS else "module"
+            self._timed_since = now
 
     # ----------------------------------------------------------------- output
     def _emit(self, line: str, color: str | None = None) -> None:
@@ -233,6 +263,7 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]
             self._ticker.start()
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
+        self._time_task(task)
         if not self._compact:
             super().v2_playbook_on_task_start(task, is_conditional)
             return
@@ -273,6 +304,8 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]
                     self._phase_detail = _one_line(msg, 200)
 
     def v2_runner_on_skipped(self, result: Any) -> None:
+        if self._timed_kind:
+            self._timed_kind = "skipped"
         if not self._compact:
             super().v2_runner_on_skipped(result)
 
@@ -343,6 +376,7 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]
             self._failure = (self._phase or "", _reason(_result_of(result)))
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
+        self._time_task(None)
         if not self._compact:
             super().v2_playbook_on_stats(stats)
             self._display.display(
@@ -387,6 +421,7 @@ class CallbackModule(DefaultCallback):  # type: ignore[misc]
             "seconds": round(total, 2),
             "tasks": self._tasks,
             "phases": self._done,
+            "task_time": self._task_time,
             "failure": self._failure[1] if failed and self._failure else None,
         }
         with open(path, "w", encoding="utf-8") as handle:

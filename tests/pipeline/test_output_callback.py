@@ -53,6 +53,10 @@ def playbook(tmp_path: Path, fail_in: str = "") -> Path:
           changed_when: false
           vars:
             zdk_phase: preflight
+        - name: Never run
+          ansible.builtin.command: "false"
+          changed_when: false
+          when: false
         - name: Say what the image is
           ansible.builtin.debug:
             msg: "image demo:1.2.3 built"
@@ -125,6 +129,14 @@ def test_a_successful_run_prints_a_line_per_phase(run_playbook: RunAnsible, tmp_
         "preflight", "image", "migrations", "release", "verify", "rollback",
     ]  # fmt: skip
     assert report["phases"][3]["seconds"] >= 2  # two retries of 1 s
+    # Where the time went, by kind of task: 3 commands/modules (the rollout's retries are
+    # one task), 3 debug messages on the controller, 1 skipped.
+    kinds = report["task_time"]
+    assert {k: v["count"] for k, v in kinds.items()} == {
+        "module": 3, "controller": 3, "skipped": 1,
+    }  # fmt: skip
+    assert kinds["module"]["seconds"] >= 2
+    assert 0 < kinds["controller"]["seconds"] < kinds["module"]["seconds"]
 
 
 def test_a_failed_run_ends_with_the_reason(run_playbook: RunAnsible, tmp_path: Path) -> None:
