@@ -62,7 +62,8 @@ def test_values_yaml_defaults() -> None:
         240,
         300,
     )
-    assert migrations["ttlSecondsAfterFinished"] == 600
+    # A day: a deploy of the same image within it skips the migrations (its Job is kept).
+    assert migrations["ttlSecondsAfterFinished"] == 86400
 
 
 def test_deployment_rollout_defaults(default_render: list[Manifest]) -> None:

@@ -416,7 +416,7 @@ def test_migration_job_as_hook() -> None:
     }
     spec = job["spec"]
     assert (spec["backoffLimit"], spec["activeDeadlineSeconds"]) == (0, 300)
-    assert spec["ttlSecondsAfterFinished"] == 600
+    assert spec["ttlSecondsAfterFinished"] == 86400
     pod = spec["template"]["spec"]
     c = pod["containers"][0]
     assert c["command"] == ["alembic", "upgrade", "head"]
