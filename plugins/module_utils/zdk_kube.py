@@ -46,6 +46,16 @@ def api_client(kubeconfig: str | None, context: str | None) -> Any:
     return _CLIENTS[key]
 
 
+class ApiAnswerError(Exception):
+    """A non-2xx answer of raw_call that its caller does not expect; like the client's
+    ApiException it carries status and body, so api_status and api_reason read it."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+
+
 def raw_call(
     api: Any, method: str, resource: str, query: list[tuple[str, str]] | None = None,
     body: Any = None, timeout: float = 10, content_type: str = "application/json",

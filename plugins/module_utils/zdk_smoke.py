@@ -55,11 +55,13 @@ def proxy_request(
     body: Any = None, timeout: float = 10,
 ) -> Answer:  # fmt: skip
     """One request to one pod through /api/v1/namespaces/N/pods/P:PORT/proxy/PATH."""
+    # Here, not at the top: the unit tests load this file alone, where ansible.module_utils
+    # has no zdk_kube (tests/pipeline/test_smoke_checks.py).
+    from ansible.module_utils.zdk_kube import raw_call
+
     split = urlsplit(path)
     resource = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy{split.path}"
     query = parse_qsl(split.query, keep_blank_values=True)
-    from ansible.module_utils.zdk_kube import raw_call
-
     try:
         status, data = raw_call(api, method.upper(), resource, query, body, timeout)
     except Exception as error:

@@ -36,16 +36,14 @@ import json
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.zdk_kube import KUBE_ARGS, api_client, api_reason, now_micro, raw_call
-
-
-class LedgerError(Exception):
-    """A non-2xx answer of the API server, with its message as body (api_reason reads it)."""
-
-    def __init__(self, status: int, body: bytes) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.body = body
+from ansible.module_utils.zdk_kube import (
+    KUBE_ARGS,
+    ApiAnswerError,
+    api_client,
+    api_reason,
+    now_micro,
+    raw_call,
+)
 
 
 def entries_of(config_map: dict[str, Any] | None) -> dict[str, Any]:
@@ -83,7 +81,7 @@ def main() -> None:
     try:
         status, answer = raw_call(api, "GET", f"{resource}/{p['name']}")
         if status not in (200, 404):
-            raise LedgerError(status, answer)
+            raise ApiAnswerError(status, answer)
         current = json.loads(answer) if status == 200 else None
         entries = entries_of(current)
         if p["state"] == "read" or module.check_mode:
@@ -124,7 +122,7 @@ def main() -> None:
         else:
             status, answer = patch(api, f"{resource}/{p['name']}", data)
         if status not in (200, 201):
-            raise LedgerError(status, answer)
+            raise ApiAnswerError(status, answer)
         entries.update({str(p["revision"]): entry})
         module.exit_json(
             changed=True, entries={k: v for k, v in entries.items() if data.get(k, "") is not None}
