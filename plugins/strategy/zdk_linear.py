@@ -7,13 +7,17 @@ took a deploy from 45 s to 31 s. Task semantics are Ansible's own: the same task
 order, the same results. The kit's own modules run there too (see
 _run_kit_modules_in_process).
 
-Without the `mitogen` package this is plain `linear`; `ANSIBLE_STRATEGY=linear` chooses it
-explicitly (docs/runbooks/deploy.md).
+Tasks that never leave the controller (set_fact, assert, fail, debug, includes, argument
+checks) run in the controller itself, not in a forked worker (InProcessMixin).
+
+Without the `mitogen` package this is plain `linear` with those two mixins;
+`ANSIBLE_STRATEGY=linear` chooses stock `linear` explicitly (docs/runbooks/deploy.md).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +57,91 @@ def _run_kit_modules_in_process(planner: Any) -> None:
     planner.NewStylePlanner.should_fork = kit_modules_in_process
 
 
+# Actions whose whole work is templating in the controller: the worker would only send back
+# what it templated. Not `pause` (it reads the terminal) nor anything that runs a module.
+IN_PROCESS_ACTIONS = frozenset(
+    f"{prefix}{name}"
+    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
+    for name in (
+        "set_fact", "assert", "fail", "debug", "include_tasks", "include_role",
+        "include_vars", "validate_argument_spec", "set_stats",
+    )
+)  # fmt: skip
+
+
+def _in_process_runner() -> Any:
+    """The executor and task context of ansible-core 2.21 (the pinned current line), or
+    None: other versions shape the worker differently, and there every task forks."""
+    if os.environ.get("ZDK_IN_PROCESS", "1") == "0":
+        return None
+    try:
+        from ansible._internal import _task
+        from ansible.executor.task_executor import TaskExecutor
+    except ImportError:
+        return None
+    if not hasattr(_task, "UnifiedTaskResult") or not hasattr(_task.TaskContext, "create"):
+        return None
+    return _task.TaskContext, TaskExecutor
+
+
+class InProcessMixin:
+    """A worker is a fork of the controller: for a task that only templates (set_fact,
+    assert, debug, an include), forking and reaping it costs more than the task, about
+    10 ms of a 30 ms task, on ~90 of a deploy's ~130 tasks.
+
+    Such a task runs here, the way WorkerProcess._run runs it, on its own copy of the task
+    (the executor templates a task in place, and a worker's copy is thrown away with the
+    worker): the same executor, the same result queue, the same result handling and
+    callbacks. Loops and async tasks still fork, as does every module call.
+    ZDK_IN_PROCESS=0 forks every task (docs/runbooks/deploy.md)."""
+
+    _zdk_runner: Any = None
+    _zdk_runner_known = False
+
+    def _queue_task(
+        self, host: Any, task: Any, task_vars: dict[str, Any], play_context: Any
+    ) -> Any:
+        cls = type(self)
+        if not cls._zdk_runner_known:
+            cls._zdk_runner, cls._zdk_runner_known = _in_process_runner(), True
+        if (
+            cls._zdk_runner is None
+            or task.action not in IN_PROCESS_ACTIONS
+            or task.loop_with
+            or task.loop
+            or task.async_val
+        ):
+            return super()._queue_task(host, task, task_vars, play_context)  # type: ignore[misc]
+        from ansible.plugins.loader import get_plugin_loader_namespace
+
+        task_context, task_executor = cls._zdk_runner
+        own_task = task.copy()
+        self._queued_task_cache[(host.name, task._uuid)] = {  # type: ignore[attr-defined]
+            "host": host,
+            "task": task,
+            "task_vars": task_vars,
+            "play_context": play_context,
+        }
+        self._tqm.send_callback("v2_runner_on_start", host, task)  # type: ignore[attr-defined]
+        with task_context.create(task=own_task, task_vars=task_vars, host_name=host.name):
+            own_task.squash()
+            result = task_executor(
+                host,
+                play_context,
+                self._loader,  # type: ignore[attr-defined]
+                get_plugin_loader_namespace(),
+                self._final_q,  # type: ignore[attr-defined]
+                self._variable_manager,  # type: ignore[attr-defined]
+            ).run()
+            result.finalize_registered_values()
+        # As WorkerProcess._run: the callbacks read these from the queued task.
+        task.ignore_errors = result.ignore_errors
+        task.ignore_unreachable = result.ignore_unreachable
+        self._final_q.send_task_result(host, own_task, result)  # type: ignore[attr-defined]
+        self._pending_results += 1  # type: ignore[attr-defined]
+        return None
+
+
 class PreForkMixin:
     """Every task runs in a worker forked from the controller, which inherits its whole
     heap, and what a worker loads or collects is lost with it.
@@ -86,11 +175,13 @@ def _strategy() -> type:
     except ImportError:
         from ansible.plugins.strategy.linear import StrategyModule as Linear
 
-        return type("StrategyModule", (PreForkMixin, Linear), {})
+        return type("StrategyModule", (InProcessMixin, PreForkMixin, Linear), {})
     _run_kit_modules_in_process(ansible_mitogen.planner)
     linear = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
     return type(
-        "StrategyModule", (PreForkMixin, ansible_mitogen.strategy.StrategyMixin, linear), {}
+        "StrategyModule",
+        (InProcessMixin, PreForkMixin, ansible_mitogen.strategy.StrategyMixin, linear),
+        {},
     )
 
 

@@ -7,6 +7,10 @@ import gc
 import re
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
+
+import pytest
 
 from .conftest import REPO, RunAnsible, load_plugin
 
@@ -36,6 +40,19 @@ def test_without_mitogen_it_is_stock_linear() -> None:
     assert not any(c.startswith("ansible_mitogen") for c in classes)
 
 
+def test_in_process_runs_only_where_the_executor_is_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ansible-core 2.21's executor and task context (Python >= 3.12); the 2.19 line of the
+    Python 3.11 venv shapes its worker differently and forks every task."""
+    from ansible.release import __version__ as ansible_core
+
+    strategy = load_plugin("strategy/zdk_linear.py")
+    assert strategy.InProcessMixin in strategy.StrategyModule.__mro__
+    current = tuple(int(part) for part in ansible_core.split(".")[:2]) >= (2, 21)
+    assert (strategy._in_process_runner() is not None) == current
+    monkeypatch.setenv("ZDK_IN_PROCESS", "0")
+    assert strategy._in_process_runner() is None
+
+
 def test_the_controller_heap_is_frozen_before_each_worker_fork() -> None:
     """A worker's full collections then skip what it inherited (PreForkMixin)."""
     strategy = load_plugin("strategy/zdk_linear.py")
@@ -54,6 +71,101 @@ def test_the_controller_heap_is_frozen_before_each_worker_fork() -> None:
     finally:
         gc.unfreeze()
     assert strategy.PreForkMixin in strategy.StrategyModule.__mro__
+
+
+# Two hosts run each task from the same task object, each with its own variables.
+TWO_HOSTS = "one ansible_connection=local\ntwo ansible_connection=local\n"
+WHO_TEMPLATES = """
+- name: Template in the controller or in workers
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Note the host and who templates
+      ansible.builtin.set_fact:
+        mine: "{{ inventory_hostname }}"
+        by: "{{ lookup('ansible.builtin.pipe', 'echo $PPID') }}"
+    - name: Note who templates the next task
+      ansible.builtin.set_fact:
+        again: "{{ lookup('ansible.builtin.pipe', 'echo $PPID') }}"
+    - name: Say what each host holds
+      ansible.builtin.debug:
+        msg: "{{ inventory_hostname }} mine={{ mine }} by={{ by }} again={{ again }}"
+"""
+
+
+def _who_templates(
+    run_playbook: RunAnsible, tmp_path: Path, **env: str
+) -> dict[str, tuple[str, str, str]]:
+    (tmp_path / "hosts.ini").write_text(TWO_HOSTS)
+    (tmp_path / "who.yml").write_text(WHO_TEMPLATES)
+    result = run_playbook(
+        "-i", str(tmp_path / "hosts.ini"), str(tmp_path / "who.yml"), ZDK_OUTPUT="full", **env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = re.findall(r"msg: (\w+) mine=(\w+) by=(\d+) again=(\d+)", result.stdout)
+    return {host: (mine, by, again) for host, mine, by, again in found}
+
+
+def test_controller_only_tasks_run_in_the_controller_each_on_its_own_copy(
+    run_playbook: RunAnsible, tmp_path: Path
+) -> None:
+    """InProcessMixin: set_fact and debug are templated by the controller itself (the same
+    process for every task), and the task object both hosts share is not templated in
+    place: each host keeps its own value."""
+    seen = _who_templates(run_playbook, tmp_path)
+    assert {host: mine for host, (mine, _, _) in seen.items()} == {"one": "one", "two": "two"}
+    assert len({pid for _, by, again in seen.values() for pid in (by, again)}) == 1, seen
+
+
+def test_with_in_process_off_every_task_forks_a_worker(
+    run_playbook: RunAnsible, tmp_path: Path
+) -> None:
+    """The control: ZDK_IN_PROCESS=0 (docs/runbooks/deploy.md) gives each task a worker."""
+    seen = _who_templates(run_playbook, tmp_path, ZDK_IN_PROCESS="0")
+    assert {host: mine for host, (mine, _, _) in seen.items()} == {"one": "one", "two": "two"}
+    assert len({pid for _, by, again in seen.values() for pid in (by, again)}) == 4, seen
+
+
+def test_failures_of_controller_only_tasks_are_ansibles_own(
+    run_playbook: RunAnsible, tmp_path: Path
+) -> None:
+    """A failed assert or fail is rescued, an undefined variable fails the task with
+    Ansible's message, and a no_log result stays hidden, as in a worker."""
+    (tmp_path / "fails.yml").write_text(
+        textwrap.dedent(
+            """
+            - name: Fail in the controller
+              hosts: localhost
+              gather_facts: false
+              tasks:
+                - name: Fail and rescue
+                  block:
+                    - name: Assert something false
+                      ansible.builtin.assert:
+                        that: [1 == 2]
+                        fail_msg: the assertion failed
+                  rescue:
+                    - name: Keep the reason
+                      ansible.builtin.set_fact:
+                        reason: "{{ ansible_failed_result.msg }}"
+                - name: Hide a secret
+                  ansible.builtin.set_fact:
+                    secret: s3cr3t-value
+                  no_log: true
+                - name: Say the reason
+                  ansible.builtin.debug:
+                    msg: "rescued: {{ reason }}"
+                - name: Use an undefined variable
+                  ansible.builtin.set_fact:
+                    broken: "{{ no_such_variable }}"
+            """
+        )
+    )
+    result = run_playbook(str(tmp_path / "fails.yml"), ZDK_OUTPUT="full")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "rescued: the assertion failed" in result.stdout
+    assert "no_such_variable" in result.stdout + result.stderr
+    assert "s3cr3t-value" not in result.stdout + result.stderr
 
 
 def test_the_filter_and_test_plugins_are_loaded_before_the_first_worker_fork() -> None:
