@@ -71,6 +71,9 @@ def helm(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
 
 # ------------------------------------------------------------------ set-up, clean-up
 def prepare_namespace(database: str) -> None:
+    # A namespace still terminating (an earlier run's clean-up, a manual delete) refuses
+    # every new object: wait until it is gone.
+    kubectl("wait", "--for=delete", f"namespace/{NAMESPACE}", "--timeout=100s", check=False)
     kubectl("create", "namespace", NAMESPACE, check=False)
     make_deployer(NAMESPACE)
     if database != "copy":

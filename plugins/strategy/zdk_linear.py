@@ -115,7 +115,9 @@ class InProcessMixin:
         from ansible.plugins.loader import get_plugin_loader_namespace
 
         task_context, task_executor = cls._zdk_runner
-        own_task = task.copy()
+        # Its blocks' attributes, not their task lists: a copy of the whole block made each
+        # task cost more the longer the play (800 set_facts: 40 s instead of 5 s).
+        own_task = task.copy(exclude_tasks=True)
         self._queued_task_cache[(host.name, task._uuid)] = {  # type: ignore[attr-defined]
             "host": host,
             "task": task,
