@@ -86,8 +86,9 @@ def _in_process_runner() -> Any:
 
 class InProcessMixin:
     """A worker is a fork of the controller: for a task that only templates (set_fact,
-    assert, debug, an include), forking and reaping it costs more than the task, about
-    10 ms of a 30 ms task, on ~90 of a deploy's ~130 tasks.
+    assert, debug, an include), forking and reaping it costs more than the task. Such a
+    task took 36 ms in a worker and takes 14 ms here (87 of a deploy's 129 tasks,
+    docs/benchmarks.md).
 
     Such a task runs here, the way WorkerProcess._run runs it, on its own copy of the task
     (the executor templates a task in place, and a worker's copy is thrown away with the
@@ -116,7 +117,7 @@ class InProcessMixin:
 
         task_context, task_executor = cls._zdk_runner
         # Its blocks' attributes, not their task lists: a copy of the whole block made each
-        # task cost more the longer the play (800 set_facts: 40 s instead of 5 s).
+        # task cost more the longer the play (1,000 set_facts: 62.6 s instead of 5.0 s).
         own_task = task.copy(exclude_tasks=True)
         self._queued_task_cache[(host.name, task._uuid)] = {  # type: ignore[attr-defined]
             "host": host,
