@@ -40,6 +40,7 @@ import time
 from typing import Any
 
 from ansible.plugins.callback.default import CallbackModule as DefaultCallback
+from ansible.utils.fqcn import add_internal_fqcns
 
 # Where to read on when a phase fails (docs/runbooks/).
 PHASE_RUNBOOKS = {
@@ -55,12 +56,12 @@ PHASE_RUNBOOKS = {
 LIVE_TICK_SECONDS = 1.0
 # Actions that run on the controller alone: their time is Ansible's cost per task.
 CONTROLLER_ACTIONS = frozenset(
-    f"{prefix}{name}"
-    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
-    for name in (
-        "set_fact", "fail", "assert", "debug", "include_tasks", "import_tasks",
-        "include_role", "import_role", "include_vars", "validate_argument_spec", "meta",
-        "set_stats", "pause",
+    add_internal_fqcns(
+        (
+            "set_fact", "fail", "assert", "debug", "include_tasks", "import_tasks",
+            "include_role", "import_role", "include_vars", "validate_argument_spec", "meta",
+            "set_stats", "pause",
+        )
     )
 )  # fmt: skip
 

@@ -16,10 +16,13 @@ Without the `mitogen` package this is plain `linear` with those two mixins;
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 from pathlib import Path
 from typing import Any
+
+from ansible.utils.fqcn import add_internal_fqcns
 
 DOCUMENTATION = """
 name: zdk_linear
@@ -60,28 +63,34 @@ def _run_kit_modules_in_process(planner: Any) -> None:
 # Actions whose whole work is templating in the controller: the worker would only send back
 # what it templated. Not `pause` (it reads the terminal) nor anything that runs a module.
 IN_PROCESS_ACTIONS = frozenset(
-    f"{prefix}{name}"
-    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
-    for name in (
-        "set_fact", "assert", "fail", "debug", "include_tasks", "include_role",
-        "include_vars", "validate_argument_spec", "set_stats",
+    add_internal_fqcns(
+        (
+            "set_fact", "assert", "fail", "debug", "include_tasks", "include_role",
+            "include_vars", "validate_argument_spec", "set_stats",
+        )
     )
 )  # fmt: skip
 
 
 def _in_process_runner() -> Any:
-    """The executor and task context of ansible-core 2.21 (the pinned current line), or
-    None: other versions shape the worker differently, and there every task forks."""
+    """The task context, executor and plugin loaders of ansible-core 2.21 (the pinned
+    current line), or None: other versions shape the worker differently, and there every
+    task forks."""
     if os.environ.get("ZDK_IN_PROCESS", "1") == "0":
         return None
     try:
         from ansible._internal import _task
         from ansible.executor.task_executor import TaskExecutor
+        from ansible.plugins.loader import get_plugin_loader_namespace
     except ImportError:
         return None
     if not hasattr(_task, "UnifiedTaskResult") or not hasattr(_task.TaskContext, "create"):
         return None
-    return _task.TaskContext, TaskExecutor
+    return _task.TaskContext, TaskExecutor, get_plugin_loader_namespace
+
+
+# Decided once per run, at the first task (ZDK_IN_PROCESS is read then).
+_run_in_process = functools.cache(_in_process_runner)
 
 
 class InProcessMixin:
@@ -90,32 +99,25 @@ class InProcessMixin:
     task took 36 ms in a worker and takes 14 ms here (87 of a deploy's 129 tasks,
     docs/benchmarks.md).
 
-    Such a task runs here, the way WorkerProcess._run runs it, on its own copy of the task
+    It runs here, the way WorkerProcess._run runs it, on its own copy of the task
     (the executor templates a task in place, and a worker's copy is thrown away with the
     worker): the same executor, the same result queue, the same result handling and
     callbacks. Loops and async tasks still fork, as does every module call.
     ZDK_IN_PROCESS=0 forks every task (docs/runbooks/deploy.md)."""
 
-    _zdk_runner: Any = None
-    _zdk_runner_known = False
-
     def _queue_task(
         self, host: Any, task: Any, task_vars: dict[str, Any], play_context: Any
     ) -> Any:
-        cls = type(self)
-        if not cls._zdk_runner_known:
-            cls._zdk_runner, cls._zdk_runner_known = _in_process_runner(), True
+        runner = _run_in_process()
         if (
-            cls._zdk_runner is None
+            runner is None
             or task.action not in IN_PROCESS_ACTIONS
             or task.loop_with
             or task.loop
             or task.async_val
         ):
             return super()._queue_task(host, task, task_vars, play_context)  # type: ignore[misc]
-        from ansible.plugins.loader import get_plugin_loader_namespace
-
-        task_context, task_executor = cls._zdk_runner
+        task_context, task_executor, plugin_loaders = runner
         # Its blocks' attributes, not their task lists: a copy of the whole block made each
         # task cost more the longer the play (1,000 set_facts: 62.6 s instead of 5.0 s).
         own_task = task.copy(exclude_tasks=True)
@@ -132,7 +134,7 @@ class InProcessMixin:
                 host,
                 play_context,
                 self._loader,  # type: ignore[attr-defined]
-                get_plugin_loader_namespace(),
+                plugin_loaders(),
                 self._final_q,  # type: ignore[attr-defined]
                 self._variable_manager,  # type: ignore[attr-defined]
             ).run()
